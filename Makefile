@@ -1,0 +1,35 @@
+# One entry point for a newcomer: `make up` installs everything and starts the local default,
+# `make test` runs the whole suite. See README.md.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install up down test lint format bench
+
+install: $(BIN)/sre
+	@bash scripts/install-system-tools.sh
+
+$(BIN)/sre: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+up: install
+	$(BIN)/sre slo validate -i slo_specs
+	$(BIN)/sre slo compile -i slo_specs -o out/rules/slo-rules.yaml
+
+down:
+	@true
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,47 @@
+"""Every name that compatibility with Sloth depends on: rule names, labels, group prefixes.
+
+Dashboards, alert routes and the budget gate read these names; change them here or nowhere.
+"""
+
+from __future__ import annotations
+
+SPEC_VERSION = "prometheus/v1"
+GENERATOR_MODE = "cli-gen-prom"
+
+# Labels on every generated series.
+LABEL_ID = "sloth_id"
+LABEL_SERVICE = "sloth_service"
+LABEL_SLO = "sloth_slo"
+LABEL_WINDOW = "sloth_window"
+LABEL_SEVERITY = "sloth_severity"
+# Labels of the info series only.
+LABEL_MODE = "sloth_mode"
+LABEL_OBJECTIVE = "sloth_objective"
+LABEL_SPEC = "sloth_spec"
+LABEL_VERSION = "sloth_version"
+
+SEVERITY_PAGE = "page"
+SEVERITY_TICKET = "ticket"
+SEVERITIES = (SEVERITY_PAGE, SEVERITY_TICKET)
+
+# Rule group name prefixes; the SLO id follows.
+GROUP_SLI = "sloth-slo-sli-recordings-"
+GROUP_META = "sloth-slo-meta-recordings-"
+GROUP_ALERTS = "sloth-slo-alerts-"
+
+# Recorded series.
+SLI_ERROR_PREFIX = "slo:sli_error:ratio_rate"  # + window, e.g. slo:sli_error:ratio_rate5m
+OBJECTIVE = "slo:objective:ratio"
+ERROR_BUDGET = "slo:error_budget:ratio"
+TIME_PERIOD_DAYS = "slo:time_period:days"
+CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
+PERIOD_BURN_RATE = "slo:period_burn_rate:ratio"
+PERIOD_BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+INFO = "sloth_slo_info"
+
+WINDOW_PLACEHOLDER = "{{.window}}"
+
+
+def sli_error_record(window: str) -> str:
+    """Return the recording rule name of the SLI error ratio over ``window``."""
+    return f"{SLI_ERROR_PREFIX}{window}"

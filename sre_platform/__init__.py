@@ -1,0 +1,1 @@
+"""Shared core of sre-platform: the error hierarchy, durations, atomic file output and the CLI."""

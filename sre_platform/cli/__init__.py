@@ -1,0 +1,61 @@
+"""The `sre` console script: `sre slo ...`, `sre lab ...`, `sre stack ...`, `sre budget ...`.
+
+Each verb group lives in its own module; this one assembles them and owns the one place where
+errors become messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from sre_platform.errors import ProblemsError, SreError
+
+app = typer.Typer(
+    help="sre-platform: reliability engineering for AWS, as code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _register() -> None:
+    from sre_platform.cli import slo
+
+    app.add_typer(slo.app, name="slo")
+    for name in ("lab", "stack", "budget"):
+        try:
+            module = __import__(f"sre_platform.cli.{name}", fromlist=["app"])
+        except ModuleNotFoundError as exc:  # verb group not built yet
+            if exc.name != f"sre_platform.cli.{name}":
+                raise
+            continue
+        app.add_typer(module.app, name=name)
+
+
+_register()
+
+
+def report(error: SreError) -> int:
+    """Print ``error`` for a person and return the exit code it stands for."""
+    if isinstance(error, ProblemsError):
+        for problem in error.problems:
+            style = "red" if problem.severity == "error" else "yellow"
+            err_console.print(f"[{style}]{problem.severity}[/]: {problem}", markup=True)
+    else:
+        err_console.print(f"[red]error[/]: {error}", markup=True)
+    return error.exit_code
+
+
+def main() -> None:
+    """Entry point of the `sre` console script."""
+    try:
+        app()
+    except SreError as error:
+        sys.exit(report(error))
+    except KeyboardInterrupt:
+        sys.exit(130)

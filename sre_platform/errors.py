@@ -1,0 +1,88 @@
+"""The one exception hierarchy of sre-platform.
+
+Library code raises these; only the CLI turns them into messages and exit codes. Every error
+carries where it happened (file, SLO, field path) so a user can fix it without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about an input: where it is and what is wrong."""
+
+    message: str
+    file: str | None = None
+    slo: str | None = None
+    field: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.slo:
+            parts.append(f'slo "{self.slo}"')
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class SreError(Exception):
+    """Base of every error sre-platform raises on purpose."""
+
+    exit_code = 2
+
+
+@dataclass
+class ProblemsError(SreError):
+    """An input with one or more problems; `problems` lists every one found."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+class SpecError(ProblemsError):
+    """SLO spec files that cannot be compiled (bad YAML, unknown fields, failed validation)."""
+
+    exit_code = 1
+
+
+class CompileError(SreError):
+    """Generated output failed its own checks (a bug or an unsupported input)."""
+
+
+class ToolMissingError(SreError):
+    """An external program (promtool, prometheus, amtool, ...) is not installed."""
+
+    def __init__(self, tool: str, hint: str) -> None:
+        super().__init__(f"{tool} not found on PATH: {hint}")
+        self.tool = tool
+
+
+class StackConfigError(ProblemsError):
+    """A Pulumi stack configuration that fails validation; each problem names the config key."""
+
+
+class LabError(SreError):
+    """The local lab cannot do what was asked (port in use, not running, ...)."""
+
+
+class BudgetError(SreError):
+    """Error-budget status or gate could not be decided (Prometheus unreachable, no data, ...)."""
+
+
+class PolicyFileError(ProblemsError):
+    """An error-budget policy file with mistakes; each problem names the field."""
