@@ -1,0 +1,1 @@
+"""Error budgets that steer releases: the policy, Prometheus/AMP reads, status and the gate."""
