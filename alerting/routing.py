@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from alerting.names import LABEL_ID, LABEL_SEVERITY, LABEL_SERVICE, LABEL_SLO, SEVERITIES
+from alerting.names import LABEL_ID, LABEL_SERVICE, LABEL_SEVERITY, LABEL_SLO, SEVERITIES
 
 PAGE_RECEIVER = "page"
 TICKET_RECEIVER = "ticket"

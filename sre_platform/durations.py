@@ -29,11 +29,24 @@ def parse_duration(text: str) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """Return the shortest Prometheus duration for ``seconds`` using d, h, m and s units."""
+    """Return ``seconds`` as Prometheus formats durations: ``30d``, ``1w``, ``1h30m``.
+
+    Years and weeks are used only when they divide the duration exactly (``7d`` is ``1w``,
+    ``30d`` stays ``30d``), as Prometheus and Sloth do.
+    """
     if seconds <= 0:
         raise ValueError("duration must be positive")
     out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size, exact in (
+        ("y", 31536000, True),
+        ("w", 604800, True),
+        ("d", 86400, False),
+        ("h", 3600, False),
+        ("m", 60, False),
+        ("s", 1, False),
+    ):
+        if exact and seconds % size:
+            continue
         count, seconds = divmod(seconds, size)
         if count:
             out.append(f"{count}{unit}")

@@ -10,8 +10,9 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from sre_platform.errors import ProblemsError, SreError
+from sre_platform.errors import Problem, ProblemsError, SreError
 
 app = typer.Typer(
     help="sre-platform: reliability engineering for AWS, as code.",
@@ -42,12 +43,10 @@ _register()
 
 def report(error: SreError) -> int:
     """Print ``error`` for a person and return the exit code it stands for."""
-    if isinstance(error, ProblemsError):
-        for problem in error.problems:
-            style = "red" if problem.severity == "error" else "yellow"
-            err_console.print(f"[{style}]{problem.severity}[/]: {problem}", markup=True)
-    else:
-        err_console.print(f"[red]error[/]: {error}", markup=True)
+    problems = error.problems if isinstance(error, ProblemsError) else [Problem(str(error))]
+    for problem in problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        err_console.print(Text.assemble((problem.severity, style), f": {problem}"))
     return error.exit_code
 
 

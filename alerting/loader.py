@@ -1,0 +1,247 @@
+"""Parse at the edge, once: spec files -> pydantic spec models -> validated, frozen SLOs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from alerting import model
+from alerting.spec import AlertSpec, ServiceSpec, SLOSpec
+from alerting.validation import check_service, check_slo
+from alerting.windows import catalog_for
+from sre_platform.durations import parse_duration
+from sre_platform.errors import Problem, SpecError
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """The SLOs read from one spec file."""
+
+    path: str
+    slos: tuple[model.SLO, ...]
+
+
+@dataclass
+class LoadResult:
+    """Everything read from the inputs: the SLOs per file and every problem found."""
+
+    files: list[SpecFile] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def slos(self) -> list[model.SLO]:
+        return [slo for spec_file in self.files for slo in spec_file.slos]
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Return the spec files named by ``inputs`` (files, or folders searched recursively)."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file())
+            if not found:
+                problems.append(
+                    Problem("no .yaml or .yml spec files in this folder", file=str(path))
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem("no such file or folder", file=str(path)))
+    return files, problems
+
+
+def read_specs(
+    inputs: Iterable[str | Path],
+    period: str = "30d",
+    extra_labels: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Read and validate every spec named by ``inputs``; never raises for bad input."""
+    result = LoadResult()
+    try:
+        default_period = parse_duration(period)
+        catalog_for(default_period)
+    except ValueError as error:
+        result.problems.append(Problem(str(error), field="--period"))
+        return result
+    paths, result.problems = expand_inputs(inputs)
+    for path in paths:
+        slos, problems = _read_file(path, default_period, dict(extra_labels or {}))
+        result.files.append(SpecFile(path.as_posix(), tuple(slos)))
+        result.problems += problems
+    result.problems += _duplicate_ids(result.files)
+    return result
+
+
+def load_specs(
+    inputs: Iterable[str | Path],
+    period: str = "30d",
+    extra_labels: Mapping[str, str] | None = None,
+) -> list[SpecFile]:
+    """Return the validated SLOs per spec file; raise SpecError listing every problem."""
+    result = read_specs(inputs, period, extra_labels)
+    if not result.ok:
+        raise SpecError(result.problems)
+    return result.files
+
+
+def _read_file(
+    path: Path, default_period: int, extra_labels: dict[str, str]
+) -> tuple[list[model.SLO], list[Problem]]:
+    name = path.as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return [], [Problem(f"cannot read: {error}", file=name)]
+    try:
+        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as error:
+        return [], [Problem(f"invalid YAML: {_yaml_message(error)}", file=name)]
+    if not documents:
+        return [], [Problem("no spec documents in this file", file=name)]
+    slos: list[model.SLO] = []
+    problems: list[Problem] = []
+    for index, document in enumerate(documents, start=1):
+        where = name if len(documents) == 1 else f"{name} (document {index})"
+        doc_slos, doc_problems = _read_document(document, where, name, default_period, extra_labels)
+        slos += doc_slos
+        problems += doc_problems
+    return slos, problems
+
+
+def _read_document(
+    document: Any, where: str, source: str, default_period: int, extra_labels: dict[str, str]
+) -> tuple[list[model.SLO], list[Problem]]:
+    if not isinstance(document, dict):
+        return [], [Problem("a spec document must be a mapping", file=where)]
+    try:
+        spec = ServiceSpec.model_validate(document)
+    except ValidationError as error:
+        problems = [_from_pydantic(item, document, where) for item in error.errors()]
+        return [], problems + _check_valid_slos(document, where, default_period)
+    problems = [_in_file(p, where) for p in check_service(spec, default_period)]
+    if any(p.severity == "error" for p in problems):
+        return [], problems
+    slos = [_to_model(spec, slo, source, default_period, extra_labels) for slo in spec.slos]
+    return slos, problems
+
+
+def _check_valid_slos(document: dict[str, Any], where: str, default_period: int) -> list[Problem]:
+    """Semantic problems of the SLOs that parse on their own, when their document did not."""
+    slos = document.get("slos")
+    problems: list[Problem] = []
+    for entry in slos if isinstance(slos, list) else []:
+        try:
+            slo = SLOSpec.model_validate(entry)
+        except ValidationError:
+            continue
+        problems += [_in_file(p, where) for p in check_slo(slo, default_period)]
+    return problems
+
+
+def _in_file(problem: Problem, where: str) -> Problem:
+    return Problem(problem.message, where, problem.slo, problem.field, problem.severity)
+
+
+def _to_model(
+    spec: ServiceSpec, slo: SLOSpec, source: str, default_period: int, extra: dict[str, str]
+) -> model.SLO:
+    sli = slo.sli
+    domain_sli: model.SLI
+    if sli.events is not None:
+        domain_sli = model.EventsSLI(sli.events.error_query, sli.events.total_query)
+    elif sli.raw is not None:
+        domain_sli = model.RawSLI(sli.raw.error_ratio_query)
+    else:
+        assert sli.latency is not None
+        domain_sli = model.LatencySLI(
+            sli.latency.histogram, sli.latency.selector, sli.latency.threshold
+        )
+    alerting = slo.alerting
+    return model.SLO(
+        service=spec.service,
+        name=slo.name,
+        objective=slo.objective,
+        description=slo.description,
+        labels=model.frozen_map({**extra, **spec.labels, **slo.labels}),
+        sli=domain_sli,
+        alerting=model.Alerting(
+            name=alerting.name,
+            labels=model.frozen_map(alerting.labels),
+            annotations=model.frozen_map(alerting.annotations),
+            page=_alert(alerting.page_alert),
+            ticket=_alert(alerting.ticket_alert),
+        ),
+        period_seconds=parse_duration(slo.period) if slo.period else default_period,
+        source=source,
+    )
+
+
+def _alert(spec: AlertSpec) -> model.Alert:
+    return model.Alert(
+        disabled=spec.disable,
+        labels=model.frozen_map(spec.labels),
+        annotations=model.frozen_map(spec.annotations),
+    )
+
+
+def _duplicate_ids(files: Sequence[SpecFile]) -> list[Problem]:
+    first_seen: dict[str, str] = {}
+    problems = []
+    for spec_file in files:
+        for slo in spec_file.slos:
+            if slo.id in first_seen and first_seen[slo.id] != spec_file.path:
+                problems.append(
+                    Problem(
+                        f"SLO id {slo.id!r} is already defined in {first_seen[slo.id]}",
+                        file=spec_file.path,
+                        slo=slo.name,
+                        field="name",
+                    )
+                )
+            first_seen.setdefault(slo.id, spec_file.path)
+    return problems
+
+
+_MESSAGES = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field (not part of prometheus/v1 or its documented extensions)",
+}
+
+
+def _from_pydantic(item: Any, document: dict[str, Any], where: str) -> Problem:
+    loc = list(item["loc"])
+    slo_name = None
+    if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
+        slos = document.get("slos")
+        entry = slos[loc[1]] if isinstance(slos, list) and loc[1] < len(slos) else None
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            slo_name = entry["name"]
+            loc = loc[2:]
+        else:
+            loc = [f"slos[{loc[1]}]", *loc[2:]]
+    field_path = ".".join(str(part) for part in loc) or None
+    message = _MESSAGES.get(item["type"]) or item["msg"].removeprefix("Value error, ")
+    return Problem(message[:1].lower() + message[1:], file=where, slo=slo_name, field=field_path)
+
+
+def _yaml_message(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return problem

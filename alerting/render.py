@@ -1,0 +1,103 @@
+"""Render rule groups to a Prometheus rules file with Jinja2, then prove the text is right.
+
+The rendered text is parsed back before anyone writes it: it must be valid YAML, equal to the
+rule groups it was rendered from, and every expression must parse as PromQL (in process, with
+promql-parser). A mismatch is a CompileError, never a written file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import jinja2
+import yaml
+
+from alerting.generate import RuleGroup
+from alerting.promql import syntax_error
+from sre_platform.errors import CompileError
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def yaml_scalar(value: str) -> str:
+    """A one-line YAML scalar for ``value``, quoted only when YAML needs it."""
+    text = yaml.dump(value, Dumper=_Dumper, default_flow_style=True, width=1 << 30)
+    return text.removesuffix("\n").removesuffix("\n...").rstrip("\n")
+
+
+def yaml_value(value: str, indent: int) -> str:
+    """``value`` as a literal block (``|`` or ``|-``) when it spans lines, else a scalar."""
+    if "\n" not in value.rstrip("\n") or not _block_safe(value):
+        return yaml_scalar(value)
+    chomp = "" if value.endswith("\n") else "-"
+    pad = " " * indent
+    body = "\n".join(pad + line if line else "" for line in value.rstrip("\n").split("\n"))
+    return f"|{chomp}\n{body}"
+
+
+def _block_safe(value: str) -> bool:
+    lines = value.rstrip("\n").split("\n")
+    return (
+        not value.endswith("\n\n")
+        and not lines[0].startswith(" ")
+        and all(line == line.rstrip() for line in lines)
+        and all(ch == "\n" or ch == "\t" or ch.isprintable() for ch in value)
+        and "\t" not in value
+    )
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("alerting", "templates"),
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["yaml_scalar"] = yaml_scalar
+    env.filters["yaml_value"] = yaml_value
+    return env.get_template("rules.yaml.j2")
+
+
+def group_dict(group: RuleGroup) -> dict[str, Any]:
+    """A rule group as the plain structure a Prometheus rules file holds."""
+    rules = []
+    for rule in group.rules:
+        item: dict[str, Any] = {"record": rule.record} if rule.record else {"alert": rule.alert}
+        item["expr"] = rule.expr
+        if rule.labels:
+            item["labels"] = dict(rule.labels)
+        if rule.annotations:
+            item["annotations"] = dict(rule.annotations)
+        rules.append(item)
+    return {"name": group.name, "rules": rules}
+
+
+def render_rules(groups: Sequence[RuleGroup], header: Sequence[str]) -> tuple[str, list[dict]]:
+    """Render ``groups`` under a comment ``header``; return the text and its parsed groups.
+
+    Raises CompileError when the text does not parse back to exactly ``groups`` or holds an
+    expression that is not valid PromQL.
+    """
+    text = _template().render(groups=groups, header=header)
+    expected = [group_dict(group) for group in groups]
+    try:
+        parsed = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        raise CompileError(f"rendered rules are not valid YAML: {error}") from error
+    if parsed != {"groups": expected}:
+        raise CompileError("rendered rules do not read back as the generated rules")
+    for group in expected:
+        for rule in group["rules"]:
+            error = syntax_error(rule["expr"])
+            if error:
+                name = rule.get("record") or rule.get("alert")
+                raise CompileError(
+                    f"group {group['name']}: rule {name}: generated invalid PromQL: {error}"
+                )
+    return text, expected
