@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from alerting import model
 from alerting.spec import AlertSpec, ServiceSpec, SLOSpec
-from alerting.validation import check_service, check_slo
+from alerting.validation import check_service, check_slo, check_slo_parts
 from alerting.windows import catalog_for
 from sre_platform.durations import parse_duration
 from sre_platform.errors import Problem, SpecError
@@ -148,6 +148,7 @@ def _check_valid_slos(document: dict[str, Any], where: str, default_period: int)
         try:
             slo = SLOSpec.model_validate(entry)
         except ValidationError:
+            problems += [_in_file(p, where) for p in check_slo_parts(entry)]
             continue
         problems += [_in_file(p, where) for p in check_slo(slo, default_period)]
     return problems
@@ -204,7 +205,7 @@ def _duplicate_ids(files: Sequence[SpecFile]) -> list[Problem]:
     problems = []
     for spec_file in files:
         for slo in spec_file.slos:
-            if slo.id in first_seen and first_seen[slo.id] != spec_file.path:
+            if slo.id in first_seen:
                 problems.append(
                     Problem(
                         f"SLO id {slo.id!r} is already defined in {first_seen[slo.id]}",

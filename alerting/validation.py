@@ -6,7 +6,10 @@ loader adds the file. Nothing here raises or prints.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
+
+from pydantic import ValidationError
 
 from alerting import names
 from alerting.promql import (
@@ -57,6 +60,7 @@ def check_service(spec: ServiceSpec, default_period: int) -> list[Problem]:
     return problems
 
 
+_OBJECTIVE_RULE = "must be greater than 0 and at most 100"
 _NAME_RULE = "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
 
@@ -67,9 +71,7 @@ def check_slo(slo: SLOSpec, default_period: int) -> list[Problem]:
     if not OBJECT_NAME.match(slo.name):
         problems.append(Problem(_NAME_RULE, slo=where, field="name"))
     if not 0 < slo.objective <= 100:
-        problems.append(
-            Problem("must be greater than 0 and at most 100", slo=where, field="objective")
-        )
+        problems.append(Problem(_OBJECTIVE_RULE, slo=where, field="objective"))
     problems += _check_labels(slo.labels, "labels", where, reserved=True)
     problems += list(_check_sli(slo.sli, where))
     period = default_period
@@ -83,6 +85,23 @@ def check_slo(slo: SLOSpec, default_period: int) -> list[Problem]:
     problems += _check_alerting(slo.alerting, where)
     if 0 < slo.objective <= 100 and not any(p.severity == "error" for p in problems):
         problems += _never_firing(slo, period)
+    return problems
+
+
+def check_slo_parts(entry: object) -> list[Problem]:
+    """Semantic problems of the parts of an SLO that parse, when the SLO as a whole did not.
+
+    So that one missing field does not hide the other mistakes of the same SLO.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return []
+    where = entry["name"]
+    problems: list[Problem] = []
+    objective = entry.get("objective")
+    if isinstance(objective, int | float) and not 0 < objective <= 100:
+        problems.append(Problem(_OBJECTIVE_RULE, slo=where, field="objective"))
+    with contextlib.suppress(ValidationError):
+        problems += _check_alerting(AlertingSpec.model_validate(entry.get("alerting", {})), where)
     return problems
 
 
