@@ -39,6 +39,8 @@ RESERVED_LABELS = frozenset(
         names.LABEL_VERSION,
     }
 )
+_OBJECTIVE_RULE = "must be greater than 0 and at most 100"
+_NAME_RULE = "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
 
 def check_service(spec: ServiceSpec, default_period: int) -> list[Problem]:
@@ -58,10 +60,6 @@ def check_service(spec: ServiceSpec, default_period: int) -> list[Problem]:
         seen.add(slo.name)
         problems += check_slo(slo, default_period)
     return problems
-
-
-_OBJECTIVE_RULE = "must be greater than 0 and at most 100"
-_NAME_RULE = "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
 
 def check_slo(slo: SLOSpec, default_period: int) -> list[Problem]:
