@@ -80,14 +80,10 @@ class PrometheusClient:
         self.base_url = base_url
         self._http = http
 
-    def query(self, expr: str, at: float | None = None) -> list[Sample]:
-        """Run ``expr`` as an instant query (at ``at`` seconds since the epoch, or now)."""
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        url = _api_url(self.base_url)
+    def query(self, expr: str) -> list[Sample]:
+        """Run ``expr`` as an instant query at the current time."""
         try:
-            response = self._http.get(url, params=params)
+            response = self._http.get(_api_url(self.base_url), params={"query": expr})
         except httpx.HTTPError as exc:
             raise BudgetError(f"Prometheus at {self.base_url} is unreachable: {exc}") from None
         if response.status_code != 200:
