@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 
 from alerting.names import SEVERITY_PAGE, SEVERITY_TICKET
 
@@ -108,6 +109,7 @@ def _tier(
     return BurnTier(name, severity, long_window, short_window, share, factor)
 
 
+@cache
 def catalog_for(period: int) -> WindowCatalog:
     """Return the window catalog of an SLO period given in seconds (1d to 90d)."""
     if not MIN_PERIOD <= period <= MAX_PERIOD:
