@@ -16,11 +16,10 @@ $(BIN)/sre: pyproject.toml
 	@touch $@
 
 up: install
-	$(BIN)/sre slo validate -i slo_specs
-	$(BIN)/sre slo compile -i slo_specs -o out/rules/slo-rules.yaml
+	$(BIN)/sre lab up
 
 down:
-	@true
+	$(BIN)/sre lab down
 
 test: install
 	$(BIN)/ruff check .

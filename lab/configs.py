@@ -1,0 +1,140 @@
+"""The lab's generated configuration: Prometheus, its SLO rules, and Alertmanager.
+
+- the rules are the project compiler's output for slo_specs/, the same text AMP receives;
+- Alertmanager gets the platform's routing tree (alerting.routing) with the SNS receivers
+  replaced by the local receiver and the lab's short timings;
+- Prometheus' configuration is rendered from a Jinja2 template with every value passed as data
+  (JSON-escaped) and parsed back before it is written.
+Everything is generated first (pure), then written atomically, so a bad spec leaves the
+previous files untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from alerting import compile_specs, merge_rule_files
+from alerting.routing import (
+    LAB_TIMING,
+    PAGE_RECEIVER,
+    TICKET_RECEIVER,
+    alertmanager_config,
+    render_alertmanager_config,
+    webhook_receiver,
+)
+from lab.receiver import hook_url
+from lab.settings import LabConfig
+from sre_platform.errors import CompileError
+from sre_platform.files import write_atomic
+
+CONFIG_DIR = "config"
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    """One Prometheus scrape job: its name (the ``job`` label) and targets."""
+
+    name: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabFiles:
+    """Where the generated files live in the run directory."""
+
+    prometheus: Path
+    alertmanager: Path
+    rules: Path
+
+
+@dataclass(frozen=True)
+class GeneratedConfigs:
+    """The generated texts, before they are written."""
+
+    prometheus: str
+    alertmanager: str
+    rules: str
+
+
+def files_of(run_dir: Path) -> LabFiles:
+    """The paths of the generated files in ``run_dir``."""
+    base = run_dir / CONFIG_DIR
+    return LabFiles(base / "prometheus.yml", base / "alertmanager.yml", base / "slo-rules.yaml")
+
+
+def scrape_jobs(config: LabConfig) -> tuple[ScrapeJob, ...]:
+    """Scrape jobs for every lab component; the service's job is ``exchange`` as the specs read."""
+    ports = config.ports
+
+    def target(port: int) -> tuple[str, ...]:
+        return (f"127.0.0.1:{port}",)
+
+    return (
+        ScrapeJob("exchange", tuple(f"127.0.0.1:{port}" for port in ports.service)),
+        ScrapeJob("lab-supervisor", target(ports.supervisor)),
+        ScrapeJob("lab-loadgen", target(ports.loadgen)),
+        ScrapeJob("node", target(ports.node_exporter)),
+        ScrapeJob("prometheus", target(ports.prometheus)),
+        ScrapeJob("alertmanager", target(ports.alertmanager)),
+    )
+
+
+def prometheus_yaml(config: LabConfig, rules_file: Path) -> str:
+    """Render Prometheus' configuration for ``config`` and check it parses back as expected."""
+    env = Environment(
+        loader=PackageLoader("lab", "templates"),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    jobs = scrape_jobs(config)
+    text = env.get_template("prometheus.yml.j2").render(
+        scrape_interval=config.scrape_interval,
+        scrape_timeout=config.scrape_interval,
+        evaluation_interval=config.evaluation_interval,
+        rules_file=str(rules_file),
+        alertmanager=f"127.0.0.1:{config.ports.alertmanager}",
+        jobs=[{"name": job.name, "targets": list(job.targets)} for job in jobs],
+    )
+    parsed = yaml.safe_load(text)
+    names = [job.get("job_name") for job in parsed.get("scrape_configs", [])]
+    if names != [job.name for job in jobs] or parsed.get("rule_files") != [str(rules_file)]:
+        raise CompileError("the rendered Prometheus configuration does not read back as rendered")
+    return text
+
+
+def alertmanager_yaml(config: LabConfig) -> str:
+    """Alertmanager's configuration: the platform's routing tree, local receivers, lab timing."""
+    page = webhook_receiver(hook_url(config.ports.receiver, PAGE_RECEIVER))
+    ticket = webhook_receiver(hook_url(config.ports.receiver, TICKET_RECEIVER))
+    return render_alertmanager_config(alertmanager_config(page, ticket, LAB_TIMING))
+
+
+def rules_yaml(config: LabConfig) -> str:
+    """The SLO rules compiled from the lab's spec files (raises SpecError on a bad spec)."""
+    return merge_rule_files(compile_specs(list(config.specs), period=config.period))
+
+
+def generate(config: LabConfig) -> GeneratedConfigs:
+    """Every generated text for ``config`` (no files touched)."""
+    files = files_of(config.run_dir)
+    return GeneratedConfigs(
+        prometheus=prometheus_yaml(config, files.rules),
+        alertmanager=alertmanager_yaml(config),
+        rules=rules_yaml(config),
+    )
+
+
+def write(config: LabConfig, generated: GeneratedConfigs) -> LabFiles:
+    """Write the generated texts atomically into the run directory."""
+    files = files_of(config.run_dir)
+    write_atomic(files.rules, generated.rules)
+    write_atomic(files.alertmanager, generated.alertmanager)
+    write_atomic(files.prometheus, generated.prometheus)
+    return files

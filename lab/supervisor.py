@@ -1,0 +1,276 @@
+"""The supervisor: runs N service replicas, restarts the ones that exit, counts the restarts.
+
+It plays the Auto Scaling group's part in the lab: a replica that crashes (or is killed by a
+game day) comes back after a short backoff. A game day may hold a replica down for a while.
+
+HTTP (loopback): ``GET /healthz``, ``GET /metrics``, ``GET /replicas``,
+``POST /replicas/{n}/hold`` (``{"seconds": 60}``: do not restart replica n before then) and
+``POST /replicas/release`` (end every hold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab import jsonlog
+
+CommandFactory = Callable[[int, int], list[str]]  # (replica index, port) -> argv
+log = logging.getLogger("supervisor")
+
+MIN_BACKOFF = 0.5
+MAX_BACKOFF = 5.0
+STABLE_AFTER = 10.0  # a replica that ran this long restarts at the minimum backoff again
+
+
+class HoldRequest(BaseModel):
+    """Body of ``POST /replicas/{n}/hold``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seconds: float = Field(gt=0, le=86400)
+
+
+@dataclass
+class Replica:
+    """One supervised replica and what the supervisor knows about it."""
+
+    index: int
+    port: int
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    held_until: float | None = None
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def as_json(self, now: float) -> dict[str, object]:
+        """A JSON view of the replica."""
+        running = self.process is not None and self.process.returncode is None
+        held = None if self.held_until is None else max(0.0, self.held_until - now)
+        return {
+            "replica": self.index,
+            "port": self.port,
+            "pid": self.process.pid if running and self.process else None,
+            "running": running,
+            "restarts": self.restarts,
+            "held_seconds_left": held,
+        }
+
+
+def next_backoff(previous: float, ran_for: float) -> float:
+    """Backoff before the next restart: doubled after a quick crash, reset after a stable run."""
+    if ran_for >= STABLE_AFTER:
+        return MIN_BACKOFF
+    return min(MAX_BACKOFF, max(MIN_BACKOFF, previous * 2))
+
+
+class Supervisor:
+    """Starts replicas, restarts them when they exit, and reports on them."""
+
+    def __init__(
+        self,
+        command: CommandFactory,
+        ports: Sequence[int],
+        log_dir: Path,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.command = command
+        self.replicas = [Replica(i, port) for i, port in enumerate(ports, start=1)]
+        self.log_dir = log_dir
+        self.registry = registry
+        self.restarts = Counter(
+            "lab_supervisor_restarts",
+            "Replica restarts after an exit or a kill.",
+            ["replica"],
+            registry=registry,
+        )
+        self.up = Gauge(
+            "lab_supervisor_replica_up",
+            "1 when the replica process runs.",
+            ["replica"],
+            registry=registry,
+        )
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start every replica and keep it running."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for replica in self.replicas:
+            self.restarts.labels(str(replica.index))
+            self._tasks.append(asyncio.create_task(self._keep_running(replica)))
+
+    async def _keep_running(self, replica: Replica) -> None:
+        backoff = MIN_BACKOFF
+        while not self._stopping:
+            started = time.monotonic()
+            code = await self._run_once(replica)
+            if self._stopping:
+                return
+            ran_for = time.monotonic() - started
+            backoff = next_backoff(backoff, ran_for)
+            log.warning(
+                "replica exited",
+                extra={"replica": replica.index, "code": code, "restart_in": backoff},
+            )
+            await asyncio.sleep(backoff)
+            await self._wait_hold(replica)
+            if self._stopping:
+                return
+            replica.restarts += 1
+            self.restarts.labels(str(replica.index)).inc()
+
+    async def _run_once(self, replica: Replica) -> int:
+        label = str(replica.index)
+        log_path = self.log_dir / f"replica-{replica.index}.log"
+        with open(log_path, "ab") as out:
+            replica.process = await asyncio.create_subprocess_exec(
+                *self.command(replica.index, replica.port),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        log.info("replica started", extra={"replica": replica.index, "pid": replica.process.pid})
+        self.up.labels(label).set(1)
+        code = await replica.process.wait()
+        self.up.labels(label).set(0)
+        return code
+
+    async def _wait_hold(self, replica: Replica) -> None:
+        while replica.held_until is not None and not self._stopping:
+            left = replica.held_until - time.monotonic()
+            if left <= 0:
+                break
+            replica.released.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(replica.released.wait(), timeout=left)
+        replica.held_until = None
+
+    def hold(self, index: int, seconds: float) -> Replica:
+        """Do not restart replica ``index`` for ``seconds`` after it next exits."""
+        replica = self.replicas[index - 1]
+        replica.held_until = time.monotonic() + seconds
+        return replica
+
+    def release(self) -> None:
+        """End every hold: held replicas restart now."""
+        for replica in self.replicas:
+            replica.held_until = None
+            replica.released.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop every replica (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+        self._stopping = True
+        self.release()
+        running = [r.process for r in self.replicas if r.process and r.process.returncode is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in running:
+            try:
+                await asyncio.wait_for(process.wait(), timeout=grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        """The supervisor's HTTP API; starting the app starts the replicas."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/replicas", self._list)
+        app.router.add_post("/replicas/release", self._release)
+        app.router.add_post("/replicas/{index}/hold", self._hold)
+        app.cleanup_ctx.append(self._lifecycle)
+        return app
+
+    async def _lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        yield
+        await self.stop()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        return web.json_response([r.as_json(now) for r in self.replicas])
+
+    async def _hold(self, request: web.Request) -> web.Response:
+        index = int(request.match_info["index"]) if request.match_info["index"].isdigit() else 0
+        if not 1 <= index <= len(self.replicas):
+            raise web.HTTPNotFound(text=f'{{"error": "no replica {index}"}}')
+        try:
+            hold = HoldRequest.model_validate_json(await request.read())
+        except ValidationError as exc:
+            raise web.HTTPBadRequest(text='{"error": "expected {\\"seconds\\": N}"}') from exc
+        replica = self.hold(index, hold.seconds)
+        log.info("replica held", extra={"replica": index, "seconds": hold.seconds})
+        return web.json_response(replica.as_json(time.monotonic()))
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self.release()
+        log.info("holds released")
+        return await self._list(request)
+
+
+def service_command(run_dir: Path, otlp_endpoint: str | None, trace_ratio: float) -> CommandFactory:
+    """The command line of service replica ``index`` on ``port``."""
+
+    def command(index: int, port: int) -> list[str]:
+        argv = [sys.executable, "-m", "lab.service", "--port", str(port), "--replica", str(index)]
+        argv += ["--traces-file", str(run_dir / "traces" / f"replica-{index}.jsonl")]
+        argv += ["--trace-ratio", str(trace_ratio)]
+        if otlp_endpoint:
+            argv += ["--otlp-endpoint", otlp_endpoint]
+        return argv
+
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m lab.supervisor --port 8090 --replica-ports 8081,8082,8083 --run-dir .lab``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--replica-ports", required=True)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--otlp-endpoint", default=None)
+    parser.add_argument("--trace-ratio", type=float, default=1.0)
+    args = parser.parse_args(argv)
+
+    disable_created_metrics()
+    jsonlog.setup("supervisor")
+    ports = [int(p) for p in args.replica_ports.split(",")]
+    command = service_command(args.run_dir, args.otlp_endpoint, args.trace_ratio)
+    supervisor = Supervisor(command, ports, args.run_dir / "logs", CollectorRegistry())
+    web.run_app(supervisor.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
