@@ -10,6 +10,7 @@ constant per series, so every expected tier is exact.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from alerting import compile_specs, merge_rule_files
 from alerting.names import (
     CURRENT_BURN_RATE,
     LABEL_ID,
@@ -133,27 +136,31 @@ def _wait_until_ready(url: str) -> None:
     raise RuntimeError(f"prometheus at {url} did not become ready")
 
 
-@pytest.fixture(scope="session")
-def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start Prometheus on 127.0.0.1 (a port it picks) over the backfilled TSDB; stop it after."""
+@contextlib.contextmanager
+def running_prometheus(root: Path, history: str, rules: str | None = None) -> Iterator[str]:
+    """Backfill ``history`` (OpenMetrics) into a fresh TSDB under ``root``, start Prometheus on
+    127.0.0.1 (a port it picks itself) with ``rules`` evaluated every second, and stop it after.
+    """
     promtool, prometheus = _tool("promtool"), _tool("prometheus")
-    root = tmp_path_factory.mktemp("budget-prometheus")
-    data, history = root / "data", root / "history.om"
-    history.write_text(openmetrics(STATES, int(time.time())), encoding="utf-8")
+    data, history_file = root / "data", root / "history.om"
+    history_file.write_text(history, encoding="utf-8")
     subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(history), str(data)],
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(history_file), str(data)],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    config = root / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
+    config = {"global": {"scrape_interval": "1m", "evaluation_interval": "1s"}}
+    if rules is not None:
+        (root / "rules.yaml").write_text(rules, encoding="utf-8")
+        config["rule_files"] = [str(root / "rules.yaml")]
+    (root / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     log = root / "prometheus.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [
                 prometheus,
-                f"--config.file={config}",
+                f"--config.file={root / 'prometheus.yml'}",
                 f"--storage.tsdb.path={data}",
                 "--web.listen-address=127.0.0.1:0",
             ],
@@ -171,3 +178,73 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prometheus holding the Sloth series of ``STATES``."""
+    root = tmp_path_factory.mktemp("budget-prometheus")
+    with running_prometheus(root, openmetrics(STATES, int(time.time()))) as url:
+        yield url
+
+
+# The demo exchange under a bad release: 5 of every 105 order requests fail (99.9% objective,
+# so the budget burns ~48x); logins and order latency are perfect.
+EXCHANGE_COUNTERS = {
+    'job="exchange",route="/orders",method="POST",code="200"': 100.0,
+    'job="exchange",route="/orders",method="POST",code="500"': 5.0,
+    'job="exchange",route="/login",method="POST",code="200"': 20.0,
+    # Exported from the start at zero: without any 5xx series, Sloth's error_query is an empty
+    # vector, the SLI has no series at all, and the policy treats the SLO as missing data.
+    'job="exchange",route="/login",method="POST",code="500"': 0.0,
+}
+EXCHANGE_ORDERS_PER_SECOND = 50.0
+
+
+def exchange_openmetrics(now: int) -> str:
+    """Return OpenMetrics text with the exchange's raw request counters and latency histogram,
+    the metrics slo_specs/exchange.yaml measures, every minute from now-2h up to ``now``.
+
+    Unlike the recorded series above these stop at ``now``: Prometheus refuses to append rule
+    results older than its newest block ("out of bounds"). Its rules record fresh samples every
+    second from then on; only the 5m rates need raw samples, and those last ~4 minutes, far
+    longer than the test that uses them."""
+    start = now - HISTORY_SECONDS
+    stamps = range(start, now + 1, STEP_SECONDS)
+    lines = ["# TYPE exchange_http_requests counter"]
+    for labels, rate in EXCHANGE_COUNTERS.items():
+        lines += [
+            f"exchange_http_requests_total{{{labels}}} {rate * (t - start)} {t}" for t in stamps
+        ]
+    lines.append("# TYPE order_execution_seconds histogram")
+    for t in stamps:
+        count = EXCHANGE_ORDERS_PER_SECOND * (t - start)
+        lines += [
+            f'order_execution_seconds_bucket{{job="exchange",le="0.04"}} {count} {t}',
+            f'order_execution_seconds_bucket{{job="exchange",le="+Inf"}} {count} {t}',
+            f'order_execution_seconds_count{{job="exchange"}} {count} {t}',
+            f'order_execution_seconds_sum{{job="exchange"}} {count * 0.01} {t}',
+        ]
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def _wait_for_series(url: str, query: str, count: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        result = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()
+        if len(result["data"]["result"]) >= count:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{query} did not reach {count} series in {STARTUP_TIMEOUT_SECONDS}s")
+
+
+@pytest.fixture(scope="session")
+def exchange_prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prometheus evaluating the rules compiled from slo_specs/ over the exchange's raw metrics."""
+    specs = Path(__file__).resolve().parents[2] / "slo_specs"
+    rules = merge_rule_files(compile_specs([specs], period="30d"))
+    root = tmp_path_factory.mktemp("budget-exchange")
+    with running_prometheus(root, exchange_openmetrics(int(time.time())), rules) as url:
+        _wait_for_series(url, f"{PERIOD_BUDGET_REMAINING} >= -inf", 3)
+        yield url

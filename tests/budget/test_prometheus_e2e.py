@@ -247,3 +247,20 @@ def test_status_with_prometheus_unreachable_is_an_error() -> None:
     result = sre("status", "--prometheus", _closed_port_url())
     assert result.returncode == 2
     assert "is unreachable" in result.stderr
+
+
+def test_the_gate_freezes_the_exchange_from_rules_compiled_from_its_specs(
+    exchange_prometheus_url: str,
+) -> None:
+    result = sre("gate", "--prometheus", exchange_prometheus_url, "--service", "exchange")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "DENY       exchange/order-api-availability: tiers[3]" in result.stdout
+    assert "DENY       exchange/order-api-availability: fast_burn" in result.stdout
+    assert "escalate to: Exchange on-call #exchange-oncall" in result.stdout
+    status = json.loads(sre("status", "--prometheus", exchange_prometheus_url, "--json").stdout)
+    tiers = {slo["slo"]: slo["tier"] for slo in status["slos"]}
+    assert tiers == {
+        "broker-login-availability": "normal",
+        "order-api-availability": "freeze",
+        "order-execution-latency": "normal",
+    }
