@@ -31,16 +31,11 @@ class GateDecision:
 
     outcome: Outcome
     policy_source: str
-    statuses: tuple[SloStatus, ...]
     findings: tuple[Finding, ...]
     override_reason: str | None
     override_refused_for: tuple[str, ...]
     exceptions: tuple[ReleaseException, ...]
     escalation: tuple[Contact, ...]
-
-    @property
-    def denials(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.release is Release.DENY)
 
 
 def _policy_of(policy: Policy, finding: Finding) -> ServicePolicy:
@@ -87,7 +82,6 @@ def decide(
     return GateDecision(
         outcome=outcome,
         policy_source=policy.source,
-        statuses=tuple(statuses),
         findings=tuple(findings),
         override_reason=override_reason,
         override_refused_for=refused if override_reason is not None else (),

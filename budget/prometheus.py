@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -123,8 +122,3 @@ def auth_for(url: str, session_factory: SessionFactory) -> httpx.Auth | None:
     """Return SigV4 auth (region from the host) for an AMP workspace URL, else None."""
     region = amp_region(url)
     return sigv4_auth(session_factory, region) if region else None
-
-
-def is_number(value: float) -> bool:
-    """Return whether ``value`` is a real number (Prometheus sends NaN for 0/0 ratios)."""
-    return not (math.isnan(value) or math.isinf(value))
