@@ -1,0 +1,253 @@
+"""The wiring of one environment: which components, in which order, with which settings.
+
+Order: network -> buckets -> alert topics -> observability (AMP, rules, routing, AMG) -> fleet
+-> alarms. Alarm names are fixed strings, so the fleet's instance refresh can name the alarms
+that roll it back without depending on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import AlarmNames, Alarms, AlarmsArgs
+from components.network import ExistingVpc, Network, NetworkArgs
+from components.observability import GrafanaArgs, Observability, ObservabilityArgs, RuleSource
+from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.service_fleet import InstanceRefresh, ServiceFleet, ServiceFleetArgs
+from components.topics import AlertTopics, AlertTopicsArgs
+from sre_platform.durations import parse_duration
+from stacks.config import AwsSettings, StackSettings
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """What an operator needs from a deployed stack."""
+
+    load_balancer_url: pulumi.Output[str]
+    amp_workspace_id: pulumi.Output[str]
+    amp_query_url: pulumi.Output[str]
+    amp_remote_write_url: pulumi.Output[str]
+    grafana_url: pulumi.Output[str] | None
+    page_topic_arn: pulumi.Output[str]
+    ticket_topic_arn: pulumi.Output[str]
+    artifacts_bucket: pulumi.Output[str]
+    logs_bucket: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
+
+    def exports(self) -> dict[str, pulumi.Output[str]]:
+        """The stack outputs by name (Grafana only where it is deployed)."""
+        values = {k: v for k, v in vars(self).items() if v is not None}
+        return dict(sorted(values.items()))
+
+
+def compile_rules(settings: StackSettings, project_dir: Path) -> list[RuleSource]:
+    """Compile the configured SLO specs with the project's compiler (deploy-time input)."""
+    from alerting import compile_specs
+
+    slo = settings.platform.slo
+    specs = Path(slo.specs_dir)
+    if not specs.is_absolute():
+        specs = project_dir / specs
+    files = compile_specs([specs], period=slo.period)
+    return [RuleSource(name=Path(f.source).stem, groups=f.groups) for f in files]
+
+
+def aws_provider(name: str, settings: AwsSettings, tags: dict[str, str]) -> aws.Provider:
+    """The one AWS provider of the stack: region, emulator endpoints, and default tags."""
+    return aws.Provider(
+        name,
+        region=settings.region,
+        profile=settings.profile,
+        access_key=settings.accessKey,
+        secret_key=pulumi.Output.secret(settings.secretKey) if settings.secretKey else None,
+        endpoints=[dict(e) for e in settings.endpoints] or None,
+        skip_credentials_validation=settings.skipCredentialsValidation,
+        skip_requesting_account_id=settings.skipRequestingAccountId,
+        skip_metadata_api_check=settings.skipMetadataApiCheck,
+        s3_use_path_style=settings.s3UsePathStyle,
+        default_tags={"tags": tags},
+    )
+
+
+def build(settings: StackSettings, project_dir: Path) -> StackOutputs:
+    """Declare every resource of one environment and return its outputs."""
+    platform = settings.platform
+    tags = settings.tags
+    prefix = settings.prefix
+    region = settings.aws.region
+    rule_sources = compile_rules(settings, project_dir)
+
+    provider = aws_provider("aws", settings.aws, tags)
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+    account_id = aws.get_caller_identity_output(
+        opts=pulumi.InvokeOutputOptions(provider=provider)
+    ).account_id
+
+    net = platform.network
+    existing = None
+    if net.existing_vpc is not None:
+        e = net.existing_vpc
+        existing = ExistingVpc(
+            vpc_id=e.vpc_id,
+            cidr_block=e.cidr_block,
+            public_subnet_ids=e.public_subnet_ids,
+            private_subnet_ids=e.private_subnet_ids,
+            private_route_table_ids=e.private_route_table_ids,
+        )
+    network = Network(
+        "network",
+        NetworkArgs(
+            region=region,
+            tags=tags,
+            cidr_block=existing.cidr_block if existing else net.cidr_block,
+            availability_zones=net.availability_zones,
+            nat_gateway=net.nat_gateway,
+            vpc_endpoints=net.vpc_endpoints,
+            existing=existing,
+        ),
+        opts,
+    )
+
+    b = platform.buckets
+    lifecycle = {
+        "noncurrent_transition_days": b.noncurrent_transition_days,
+        "noncurrent_expiration_days": b.noncurrent_expiration_days,
+        "archive_after_days": b.archive_after_days,
+    }
+    logs = SecureBucket(
+        "logs",
+        SecureBucketArgs(
+            tags=tags,
+            kms_key_arn=b.kms_key_arn,
+            accept_access_logs_from=account_id if b.access_logging else None,
+            protect=platform.protect_data,
+            **lifecycle,
+        ),
+        opts,
+    )
+    artifacts = SecureBucket(
+        "artifacts",
+        SecureBucketArgs(
+            tags=tags,
+            kms_key_arn=b.kms_key_arn,
+            log_bucket=logs.bucket_name if b.access_logging else None,
+            protect=platform.protect_data,
+            **lifecycle,
+        ),
+        opts,
+    )
+
+    topics = AlertTopics(
+        "alerts", AlertTopicsArgs(prefix=prefix, account_id=account_id, tags=tags), opts
+    )
+
+    obs = platform.observability
+    gf = platform.grafana
+    observability = Observability(
+        "observability",
+        ObservabilityArgs(
+            prefix=prefix,
+            region=region,
+            account_id=account_id,
+            tags=tags,
+            page_topic_arn=topics.page_topic_arn,
+            ticket_topic_arn=topics.ticket_topic_arn,
+            rule_sources=rule_sources,
+            rule_namespace_max_bytes=obs.rule_namespace_max_bytes,
+            logging=obs.amp_logging,
+            log_retention_days=obs.log_retention_days,
+            alert_manager=obs.alert_manager,
+            grafana=(
+                GrafanaArgs(
+                    authentication_providers=gf.authentication_providers,
+                    token_ttl_seconds=gf.token_ttl_seconds,
+                )
+                if gf.enabled
+                else None
+            ),
+        ),
+        opts,
+    )
+
+    names = AlarmNames(prefix)
+    f = platform.fleet
+    refresh = f.instance_refresh
+    fleet = ServiceFleet(
+        "fleet",
+        ServiceFleetArgs(
+            service=platform.tags.service,
+            environment=settings.stack,
+            region=region,
+            tags=tags,
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.cidr_block,
+            public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids,
+            artifacts_bucket_name=artifacts.bucket_name,
+            artifacts_bucket_arn=artifacts.arn,
+            amp_workspace_arn=observability.workspace_arn,
+            amp_remote_write_url=observability.remote_write_url,
+            min_size=f.min_size,
+            max_size=f.max_size,
+            desired_capacity=f.desired_capacity,
+            instance_type=f.instance_type,
+            image_id=f.image_id,
+            volume_size_gb=f.volume_size_gb,
+            port=f.service_port,
+            health_check_path=f.health_check_path,
+            service_version=f.service_version,
+            prometheus_version=f.prometheus_version,
+            node_exporter_version=f.node_exporter_version,
+            cpu_target_percent=f.cpu_target_percent,
+            requests_per_target=f.requests_per_target,
+            certificate_arn=f.certificate_arn,
+            ingress_cidrs=f.ingress_cidrs,
+            artifacts_kms_key_arn=b.kms_key_arn,
+            rollback_alarm_names=names.rollback,
+            instance_refresh=InstanceRefresh(
+                checkpoint_percentages=refresh.checkpoint_percentages,
+                checkpoint_delay_seconds=int(parse_duration(refresh.checkpoint_delay)),
+                instance_warmup_seconds=int(parse_duration(refresh.instance_warmup)),
+                min_healthy_percentage=refresh.min_healthy_percentage,
+            ),
+            protect=platform.protect_data,
+        ),
+        opts,
+    )
+
+    a = platform.alarms
+    Alarms(
+        "alarms",
+        AlarmsArgs(
+            names=names,
+            tags=tags,
+            page_topic_arn=topics.page_topic_arn,
+            ticket_topic_arn=topics.ticket_topic_arn,
+            load_balancer_arn_suffix=fleet.load_balancer_arn_suffix,
+            target_group_arn_suffix=fleet.target_group_arn_suffix,
+            autoscaling_group_name=fleet.autoscaling_group_name,
+            amp_workspace_id=observability.workspace_id,
+            runbook_base_url=a.runbook_base_url,
+            error_ratio=a.error_ratio,
+            latency_p99_seconds=a.latency_p99_seconds,
+            amp_usage_percent=a.amp_usage_percent,
+        ),
+        opts,
+    )
+
+    return StackOutputs(
+        load_balancer_url=fleet.url,
+        amp_workspace_id=observability.workspace_id,
+        amp_query_url=observability.query_url,
+        amp_remote_write_url=observability.remote_write_url,
+        grafana_url=observability.grafana_url,
+        page_topic_arn=topics.page_topic_arn,
+        ticket_topic_arn=topics.ticket_topic_arn,
+        artifacts_bucket=artifacts.bucket_name,
+        logs_bucket=logs.bucket_name,
+        vpc_id=network.vpc_id,
+    )
