@@ -1,0 +1,339 @@
+"""The security baseline: it holds on every stack, and deliberately bad resources are caught."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+
+from policy.baseline import (
+    RESOURCE_RULES,
+    STACK_RULES,
+    Resource,
+    check_resource,
+    check_stack,
+    is_taggable,
+)
+from policy.pack import policies
+from stacks.render import Rendering
+from tests.infra.conftest import STACKS
+
+TAGS = {"service": "exchange", "environment": "dev", "owner": "sre-team"}
+OPEN = "0.0.0.0/0"
+
+
+def _resources(rendering: Rendering) -> list[Resource]:
+    return [Resource(r.type, r.name, r.parent, r.inputs) for r in rendering.resources]
+
+
+def _admin(effect: str = "Allow", action: Any = "*", resource: Any = "*") -> str:
+    statement = {"Effect": effect, "Action": action, "Resource": resource}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _rule(port: int, cidr: str = OPEN, to_port: int | None = None, protocol: str = "tcp") -> dict:
+    return {"protocol": protocol, "fromPort": port, "toPort": to_port or port, "cidrBlocks": [cidr]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_baseline_holds_on_every_stack(renderings: dict, stack: str) -> None:
+    assert check_stack(_resources(renderings[stack])) == []
+
+
+BAD = [
+    pytest.param(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        {"tags": TAGS, "metadataOptions": {"httpTokens": "optional"}},
+        "imdsv2-required",
+        id="a launch template that allows IMDSv1 is caught",
+    ),
+    pytest.param(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        {
+            "tags": TAGS,
+            "metadataOptions": {"httpTokens": "required"},
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 8}}],
+        },
+        "volumes-encrypted",
+        id="an unencrypted launch template disk is caught",
+    ),
+    pytest.param(
+        "aws:ec2/instance:Instance",
+        {"tags": TAGS, "metadataOptions": {"httpTokens": "required"}, "rootBlockDevice": {}},
+        "volumes-encrypted",
+        id="an instance with an unencrypted root volume is caught",
+    ),
+    pytest.param(
+        "aws:ebs/volume:Volume",
+        {"tags": TAGS, "size": 10},
+        "volumes-encrypted",
+        id="an unencrypted EBS volume is caught",
+    ),
+    pytest.param(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        {"tags": TAGS, "metadataOptions": {"httpTokens": "required"}, "keyName": "ops"},
+        "no-ssh-keys",
+        id="an SSH key pair on a launch template is caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"tags": TAGS, "ingress": [_rule(8080)]},
+        "no-open-ingress",
+        id="the service port open to the internet is caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"tags": TAGS, "ingress": [_rule(443)]},
+        "no-open-ingress",
+        id="HTTPS open to the internet outside the load balancer's group is caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"tags": {**TAGS, "role": "load-balancer"}, "ingress": [_rule(0, to_port=65535)]},
+        "no-open-ingress",
+        id="the load balancer's group open on every port is caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {
+            "tags": TAGS,
+            "ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": ["::/0"]}],
+        },
+        "no-open-ingress",
+        id="all traffic from the IPv6 internet is caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"tags": TAGS, "ingress": [_rule(22, cidr="10.0.0.0/8")]},
+        "no-ssh-ingress",
+        id="SSH from inside the network is still caught",
+    ),
+    pytest.param(
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        {"type": "ingress", **_rule(20, to_port=25, cidr="10.0.0.0/8")},
+        "no-ssh-ingress",
+        id="a port range that includes 22 is caught",
+    ),
+    pytest.param(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        {"tags": TAGS, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": OPEN},
+        "no-open-ingress",
+        id="a standalone ingress rule from the internet is caught",
+    ),
+    pytest.param(
+        "aws:iam/rolePolicy:RolePolicy",
+        {"policy": _admin()},
+        "no-admin-statements",
+        id="an inline role policy allowing * on * is caught",
+    ),
+    pytest.param(
+        "aws:iam/policy:Policy",
+        {"tags": TAGS, "policy": _admin(action=["s3:GetObject", "*"], resource=["*"])},
+        "no-admin-statements",
+        id="a managed policy with * among its actions is caught",
+    ),
+    pytest.param(
+        "aws:iam/role:Role",
+        {"tags": TAGS, "inlinePolicies": [{"name": "admin", "policy": _admin()}]},
+        "no-admin-statements",
+        id="an inline policy block of a role allowing * on * is caught",
+    ),
+    pytest.param(
+        "aws:sns/topic:Topic",
+        {"tags": TAGS, "name": "page"},
+        "sns-encrypted",
+        id="an unencrypted SNS topic is caught",
+    ),
+    pytest.param(
+        "aws:s3/bucket:Bucket",
+        {"tags": {"service": "exchange", "environment": "dev"}},
+        "required-tags: missing tags: owner",
+        id="a bucket without an owner tag is caught",
+    ),
+    pytest.param(
+        "aws:autoscaling/group:Group",
+        {"tags": [{"key": "service", "value": "exchange", "propagateAtLaunch": True}]},
+        "required-tags: missing tags: environment, owner",
+        id="an Auto Scaling group's tag list is checked too",
+    ),
+    pytest.param(
+        "aws:s3/bucket:Bucket",
+        {"tags": TAGS, "acl": "public-read"},
+        "no-public-bucket-acl",
+        id="a public-read bucket is caught",
+    ),
+    pytest.param(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        {
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": False,
+        },
+        "public-access-fully-blocked: public access block leaves restrictPublicBuckets off",
+        id="a public access block with one block off is caught",
+    ),
+]
+
+
+@pytest.mark.parametrize(("type_token", "inputs", "expected"), BAD)
+def test_a_deliberately_bad_resource_is_caught(
+    type_token: str, inputs: dict, expected: str
+) -> None:
+    violations = check_resource(type_token, inputs)
+    assert any(v.startswith(expected) for v in violations), violations
+
+
+GOOD = [
+    pytest.param(
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"tags": {**TAGS, "role": "load-balancer"}, "ingress": [_rule(80), _rule(443)]},
+        id="the load balancer's group may take HTTP and HTTPS from the internet",
+    ),
+    pytest.param(
+        "aws:iam/rolePolicy:RolePolicy",
+        {"policy": _admin(action=["aps:RemoteWrite"], resource=["arn:aws:aps:::workspace/ws"])},
+        id="a scoped role policy passes",
+    ),
+    pytest.param(
+        "aws:iam/rolePolicy:RolePolicy",
+        {"policy": _admin(effect="Deny")},
+        id="denying * on * is not an admin grant",
+    ),
+    pytest.param(
+        "aws:s3/bucketPolicy:BucketPolicy",
+        {},
+        id="a policy not known yet in a preview is not judged",
+    ),
+    pytest.param(
+        "aws:kms/alias:Alias",
+        {"name": "alias/x"},
+        id="a resource that takes no tags needs none",
+    ),
+]
+
+
+@pytest.mark.parametrize(("type_token", "inputs"), GOOD)
+def test_what_the_baseline_allows(type_token: str, inputs: dict) -> None:
+    assert check_resource(type_token, inputs) == []
+
+
+@pytest.mark.parametrize(
+    ("type_token", "taggable"),
+    [
+        pytest.param("aws:s3/bucket:Bucket", True, id="buckets take tags"),
+        pytest.param("aws:s3/bucketPolicy:BucketPolicy", False, id="bucket policies do not"),
+        pytest.param("aws:autoscaling/group:Group", True, id="Auto Scaling groups take tags"),
+        pytest.param("pulumi:providers:aws", False, id="providers are not AWS resources"),
+        pytest.param("aws:nosuch/thing:Thing", False, id="an unknown type is not judged"),
+    ],
+)
+def test_taggable_types_come_from_the_aws_provider_schema(type_token: str, taggable: bool) -> None:
+    assert is_taggable(type_token) is taggable
+
+
+def _without(resources: list[Resource], name: str) -> list[Resource]:
+    return [r for r in resources if r.name != name]
+
+
+def _changed(resources: list[Resource], name: str, **inputs: Any) -> list[Resource]:
+    return [replace(r, inputs={**r.inputs, **inputs}) if r.name == name else r for r in resources]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        pytest.param(
+            lambda rs: _without(rs, "artifacts-versioning"),
+            "artifacts-bucket: versioning is not enabled",
+            id="a bucket without versioning is caught",
+        ),
+        pytest.param(
+            lambda rs: _changed(
+                rs, "logs-versioning", versioningConfiguration={"status": "Suspended"}
+            ),
+            "logs-bucket: versioning is not enabled",
+            id="suspended versioning is caught",
+        ),
+        pytest.param(
+            lambda rs: _without(rs, "artifacts-encryption"),
+            "artifacts-bucket: no default server-side encryption",
+            id="a bucket without default encryption is caught",
+        ),
+        pytest.param(
+            lambda rs: _without(rs, "artifacts-public-access"),
+            "artifacts-bucket: no public access block",
+            id="a bucket without a public access block is caught",
+        ),
+        pytest.param(
+            lambda rs: _changed(
+                rs, "artifacts-policy", policy=_admin(effect="Deny", action="s3:*")
+            ),
+            "artifacts-bucket: no policy denying requests without TLS",
+            id="a bucket policy that does not require TLS is caught",
+        ),
+        pytest.param(
+            lambda rs: [*rs, Resource("aws:s3/bucket:Bucket", "loose", None, {"tags": TAGS})],
+            "loose: declare buckets through SecureBucket",
+            id="a bare bucket outside a SecureBucket is caught",
+        ),
+    ],
+)
+def test_a_stack_with_a_weakened_bucket_is_caught(renderings: dict, mutate, expected: str) -> None:
+    violations = check_stack(mutate(_resources(renderings["dev"])))
+    assert [v.split(": ", 1)[1] for v in violations] == [expected]
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def test_the_pack_carries_every_rule() -> None:
+    assert [p.name for p in policies()] == [*RESOURCE_RULES, *STACK_RULES]
+    assert all(p.description for p in policies())
+
+
+def test_the_pack_reports_a_bad_resource_through_pulumi_policy() -> None:
+    imds = next(p for p in policies() if p.name == "imdsv2-required")
+    args = ResourceValidationArgs(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        {"metadataOptions": {"httpTokens": "optional"}},
+        "urn:pulumi:dev::sre-platform::aws:ec2/launchTemplate:LaunchTemplate::lt",
+        "lt",
+        _options(),
+        None,
+    )
+    reported: list[str] = []
+    imds.validate(args, lambda message, urn: reported.append(message))
+    assert reported == ["IMDSv2 is not required (metadataOptions.httpTokens is 'optional')"]
+
+
+def test_the_pack_checks_buckets_across_the_stack_through_pulumi_policy() -> None:
+    component = PolicyResource(
+        "sre-platform:storage:SecureBucket", {}, "urn:c", "data", _options(), None, None, [], {}
+    )
+    bucket = PolicyResource(
+        "aws:s3/bucket:Bucket",
+        {"tags": TAGS},
+        "urn:b",
+        "data-bucket",
+        _options(),
+        None,
+        component,
+        [],
+        {},
+    )
+    secured = next(p for p in policies() if p.name == "buckets-secured")
+    reported: list[str] = []
+    secured.validate(StackValidationArgs([component, bucket]), lambda m, urn: reported.append(m))
+    assert "data-bucket: versioning is not enabled" in reported
+    assert "data-bucket: no public access block" in reported
