@@ -441,12 +441,16 @@ def kill_replica(run_dir: Path, index: int, seconds: int | None) -> BreakResult:
     return BreakResult(({"replica": index, "ok": True, "status": "crashed", **held},))
 
 
-def heal(run_dir: Path) -> BreakResult:
-    """Clear every fault on every replica and restart any replica held down."""
+def heal(run_dir: Path, settle: float = 15.0) -> BreakResult:
+    """Restart any replica held down, wait (up to ``settle`` s) for it, clear every fault."""
     config = require_running(run_dir)
     with httpx.Client(timeout=5.0) as client:
         try:
             client.post(f"{config.url('supervisor')}/replicas/release").raise_for_status()
         except httpx.HTTPError as exc:
             raise LabError(f"the supervisor did not answer: {exc}") from exc
+        deadline = time.monotonic() + settle
+        health = [f"{url}/healthz" for url in config.replica_urls]
+        while not all(_healthy(client, url) for url in health) and time.monotonic() < deadline:
+            time.sleep(0.2)
     return BreakResult(_each_replica(config, lambda c, url: c.delete(f"{url}/admin/fault")))

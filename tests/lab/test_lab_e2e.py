@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from alerting.names import GROUP_ALERTS, LABEL_SEVERITY, LABEL_SLO, SEVERITY_PAGE
-from lab import control, procs
+from lab import control, procs, settings
 from lab.receiver import Notification
 from lab.settings import Ports
 from tests.lab.helpers import ROOT, lab_ports, port_options, sre
@@ -149,3 +149,39 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def _replica(run_dir: Path, index: int) -> dict[str, Any]:
+    config = settings.load(run_dir)
+    assert config is not None
+    replicas = httpx.get(f"{config.url('supervisor')}/replicas", timeout=5).json()
+    replica: dict[str, Any] = replicas[index - 1]
+    return replica
+
+
+def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
+    running_lab: tuple[Path, Ports],
+) -> None:
+    run_dir, _ = running_lab
+    before = _replica(run_dir, 2)["pid"]
+
+    killed = sre("lab", "break", "--kill-replica", "2", "--for", "1h", "--run-dir", str(run_dir))
+    assert killed.returncode == 0, killed.stderr
+    _wait_for("replica 2 down", lambda: not _replica(run_dir, 2)["running"], 30, every=0.5)
+    status = sre("lab", "status", "--json", "--run-dir", str(run_dir))
+    assert status.returncode == 1, "a lab with a replica down is not fully running"
+    down = next(p for p in json.loads(status.stdout)["processes"] if p["name"] == "replica-2")
+    assert (down["alive"], down["healthy"]) == (False, False)
+
+    healed = sre("lab", "heal", "--run-dir", str(run_dir))
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    back = _replica(run_dir, 2)
+    assert back["running"] and back["pid"] != before and back["restarts"] == 1
+
+
+def test_a_timed_latency_fault_ends_by_itself(running_lab: tuple[Path, Ports]) -> None:
+    run_dir, _ = running_lab
+    slow = sre("lab", "break", "--latency-ms", "80", "--for", "3s", "--run-dir", str(run_dir))
+    assert slow.returncode == 0, slow.stderr
+    assert len(_status(run_dir)["faults"]) == 3, "every replica has the fault"
+    _wait_for("the fault's end", lambda: _status(run_dir)["faults"] == [], 30, every=1)
