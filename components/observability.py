@@ -212,7 +212,7 @@ class Observability(pulumi.ComponentResource):
     workspace_arn: pulumi.Output[str]
     prometheus_endpoint: pulumi.Output[str]
     remote_write_url: pulumi.Output[str]
-    query_url: pulumi.Output[str]
+    query_url: pulumi.Output[str]  # Prometheus API base: clients append /api/v1/query
     grafana_url: pulumi.Output[str] | None
     namespaces: list[RuleNamespace]
 
@@ -279,9 +279,7 @@ class Observability(pulumi.ComponentResource):
         self.remote_write_url = workspace.prometheus_endpoint.apply(
             lambda endpoint: f"{endpoint.rstrip('/')}/api/v1/remote_write"
         )
-        self.query_url = workspace.prometheus_endpoint.apply(
-            lambda endpoint: f"{endpoint.rstrip('/')}/api/v1/query"
-        )
+        self.query_url = workspace.prometheus_endpoint.apply(lambda e: e.rstrip("/"))
         self.grafana_url = None
         if args.grafana is not None:
             self.grafana_url = self._grafana(name, args, args.grafana, workspace, tags)

@@ -59,6 +59,11 @@ def test_every_stack_exports_what_an_operator_needs(renderings: dict, stack: str
     assert set(outputs) == EXPORTS | ({"grafana_url"} if grafana else set())
     assert outputs["load_balancer_url"].startswith("http://")
     assert outputs["amp_remote_write_url"].endswith("/api/v1/remote_write")
+    assert outputs["amp_remote_write_url"].startswith(outputs["amp_query_url"] + "/")
+    assert re.fullmatch(
+        r"https://aps-workspaces\.us-east-1\.amazonaws\.com/workspaces/ws-\w+",
+        outputs["amp_query_url"],
+    )
     assert outputs["page_topic_arn"].endswith(f"exchange-{stack}-page")
 
 
