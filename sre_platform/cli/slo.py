@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from alerting.compiler import compile_files, merge_rule_files, write_outputs
+from alerting.explain import Explanation, as_json, explain
 from alerting.loader import read_specs
 from alerting.promql import LABEL_NAME
+from alerting.proofs import promtool_path, proof_suite, run_suites
+from sre_platform.durations import format_duration, humanize
 from sre_platform.errors import Problem, SpecError
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
@@ -97,3 +103,92 @@ def validate_command(
         err_console.print(f"{errors} error(s) in {len(result.files)} file(s)")
         raise typer.Exit(1)
     console.print(f"ok: {len(result.slos)} SLO(s) in {len(result.files)} file(s)")
+
+
+@app.command("test")
+def test_command(
+    inputs: list[Path] = InputsOption,
+    period: str = PeriodOption,
+    keep: Path | None = typer.Option(
+        None, "--keep", help="Write the twin rules and promtool tests here and keep them."
+    ),
+) -> None:
+    """Prove each SLO's alerts with promtool: outage pages, 0.99x burn is silent, blip resets."""
+    result = read_specs(inputs, period)
+    if not result.ok:
+        raise SpecError(result.problems)
+    promtool_path()
+    suites = [proof_suite(slo) for slo in result.slos]
+    if keep is not None:
+        results = run_suites(suites, keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sre-slo-test-") as folder:
+            results = run_suites(suites, Path(folder))
+    table = Table("SLO", "proof", "result", "what was proven (or why not)", box=None)
+    styles = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+    for item in results:
+        what = item.detail if item.status == "skipped" else item.title
+        table.add_row(item.slo_id, item.proof, f"[{styles[item.status]}]{item.status}[/]", what)
+    console.print(table)
+    failed = [item for item in results if item.status == "failed"]
+    for item in failed:
+        err_console.print(
+            f"[bold red]FAILED[/] {item.source}: slo {item.slo_id}: proof {item.proof}: "
+            f"{item.title}",
+            markup=True,
+        )
+        err_console.print(item.detail, markup=False)
+    counts = {s: sum(r.status == s for r in results) for s in styles}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    console.print(f"{len(suites)} SLO(s): {summary}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("explain")
+def explain_command(
+    inputs: list[Path] = InputsOption,
+    period: str = PeriodOption,
+    rate: float = typer.Option(
+        100.0, "--rate", min=0.0, help="Events per second, for the budget in events."
+    ),
+    as_json_output: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Explain each SLO: error budget in time and events, alert tiers, time to detect burns."""
+    result = read_specs(inputs, period)
+    if not result.ok:
+        raise SpecError(result.problems)
+    explanations = [explain(slo, rate) for slo in result.slos]
+    if as_json_output:
+        sys.stdout.write(json.dumps({"slos": [as_json(e) for e in explanations]}, indent=2) + "\n")
+        return
+    for item in explanations:
+        _print_explanation(item)
+
+
+def _print_explanation(e: Explanation) -> None:
+    console.print(
+        f"[bold]{e.slo_id}[/] ({e.source}): objective {e.objective:g}% over "
+        f"{format_duration(e.period_seconds)}; error budget {e.error_budget_ratio:.4g} = "
+        f"[bold]{humanize(e.budget_seconds)}[/] of full outage = "
+        f"[bold]{e.budget_events:,.0f}[/] failed events at {e.rate:g}/s",
+        markup=True,
+    )
+    tiers = Table("tier", "long", "short", "factor", "threshold", "budget share", "state")
+    for t in e.tiers:
+        state = "can fire" if t.can_fire else ("disabled" if not t.enabled else "can never fire")
+        tiers.add_row(
+            t.label,
+            format_duration(t.long_window),
+            format_duration(t.short_window),
+            f"{t.factor:.4g}",
+            f"{t.threshold:.4%}",
+            f"{t.budget_share:.0%}",
+            state,
+        )
+    console.print(tiers)
+    detections = Table("burn", "error ratio", "detected after", "by")
+    for d in e.detections:
+        when = humanize(d.seconds) if d.seconds is not None else f"never ({d.reason})"
+        detections.add_row(d.burn_label, f"{d.error_ratio:.4%}", when, d.tier or "-")
+    console.print(detections)
