@@ -1,0 +1,194 @@
+"""Benchmark: SLO compile plus validation, end to end, on 1,000 SLOs over 100 services.
+
+Writes one spec file per service into a temporary folder (events, raw and latency SLIs in
+turn, a few objectives, every fifth SLO with its own period), then measures:
+- in process: read_specs (YAML, spec models, validation) + compile_files (generation,
+  Jinja2 rendering, parse-back and PromQL checks), each run in a fresh interpreter after its
+  imports, so no cache is warm (the compiler memoises formatting and PromQL parses); best of
+  ``--repeat`` runs;
+- the command line once: ``sre slo compile -i DIR -o FILE`` in a fresh process (interpreter
+  start-up, imports and the merged output file included).
+
+    .venv/bin/python benchmarks/bench_compile.py [--services 100] [--slos 10] [--profile]
+
+Target on the 2-core machine: at least 1,000 SLOs/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from alerting.compiler import compile_files
+from alerting.loader import read_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1000.0
+OBJECTIVES = (99.9, 99.5, 99, 99.95, 95)
+PERIODS = ("7d", "28d", "90d", "1d")
+
+
+def slo(service: int, index: int) -> dict[str, object]:
+    """One SLO of a synthetic service; the SLI kind rotates through events, raw and latency."""
+    job = f'job="svc{service}"'
+    kind = index % 3
+    if kind == 0:
+        sli: dict[str, object] = {
+            "events": {
+                "error_query": f'sum(rate(http_requests_total{{{job},route="/r{index}",'
+                'code=~"5.."}[{{.window}}]))',
+                "total_query": f'sum(rate(http_requests_total{{{job},route="/r{index}"}}'
+                "[{{.window}}]))",
+            }
+        }
+    elif kind == 1:
+        sli = {
+            "raw": {
+                "error_ratio_query": f'sum(rate(jobs_failed_total{{{job},queue="q{index}"}}'
+                f'[{{{{.window}}}}])) / sum(rate(jobs_total{{{job},queue="q{index}"}}'
+                "[{{.window}}]))"
+            }
+        }
+    else:
+        sli = {
+            "latency": {
+                "histogram": "request_duration_seconds",
+                "selector": f'{{{job}, route="/r{index}"}}',
+                "threshold": [0.05, 0.1, 0.25, 1][index % 4],
+            }
+        }
+    spec: dict[str, object] = {
+        "name": f"slo-{index}",
+        "objective": OBJECTIVES[index % len(OBJECTIVES)],
+        "description": f"Synthetic SLO {index} of service {service}.",
+        "labels": {"kind": ("events", "raw", "latency")[kind]},
+        "sli": sli,
+        "alerting": {
+            "name": f"Svc{service}Slo{index}",
+            "labels": {"category": "bench"},
+            "annotations": {"runbook_url": f"runbooks/svc{service}.md"},
+            "page_alert": {"labels": {"team": f"team{service % 7}"}},
+            "ticket_alert": {"labels": {"team": f"team{service % 7}-backlog"}},
+        },
+    }
+    if index % 5 == 4:
+        spec["period"] = PERIODS[(service + index) % len(PERIODS)]
+    return spec
+
+
+def write_specs(folder: Path, services: int, per_service: int) -> None:
+    """One prometheus/v1 file per service."""
+    for service in range(services):
+        document = {
+            "version": "prometheus/v1",
+            "service": f"svc{service}",
+            "labels": {"owner": f"owner{service % 11}"},
+            "slos": [slo(service, index) for index in range(per_service)],
+        }
+        path = folder / f"svc{service:03d}.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def compile_in_process(folder: Path) -> tuple[int, float, float]:
+    """Load and compile every spec; return the SLO count and the two phases' seconds."""
+    start = time.perf_counter()
+    result = read_specs([folder])
+    loaded = time.perf_counter()
+    if not result.ok:
+        raise SystemExit("\n".join(str(p) for p in result.problems))
+    compile_files(result.files)
+    done = time.perf_counter()
+    return len(result.slos), loaded - start, done - loaded
+
+
+def compile_fresh(folder: Path) -> tuple[tuple[int, float, float], tuple[int, float, float]]:
+    """``compile_in_process`` twice in a fresh interpreter: cold caches, then warm ones."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    cold, warm = (line.split() for line in done.stdout.splitlines())
+    return (int(cold[0]), float(cold[1]), float(cold[2])), (
+        int(warm[0]),
+        float(warm[1]),
+        float(warm[2]),
+    )
+
+
+def compile_cli(folder: Path, output: Path) -> float:
+    """Run ``sre slo compile -i DIR -o FILE`` in a fresh interpreter; return its seconds."""
+    command = [sys.executable, "-c", "from sre_platform.cli import main; main()"]
+    start = time.perf_counter()
+    subprocess.run(
+        [*command, "slo", "compile", "-i", str(folder), "-o", str(output)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=600,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description="Time SLO compile plus validation.")
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--slos", type=int, default=10, help="SLOs per service")
+    parser.add_argument("--repeat", type=int, default=3, help="in-process runs (best is kept)")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's hot spots")
+    parser.add_argument("--no-cli", action="store_true", help="skip the command-line run")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(*compile_in_process(args.child))
+        print(*compile_in_process(args.child))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-compile-") as tmp:
+        folder = Path(tmp) / "specs"
+        folder.mkdir()
+        write_specs(folder, args.services, args.slos)
+        runs = [compile_fresh(folder) for _ in range(max(1, args.repeat))]
+        count, load_s, compile_s = min((run[0] for run in runs), key=lambda r: r[1] + r[2])
+        warm = min(run[1][1] + run[1][2] for run in runs)
+        total = load_s + compile_s
+        print(f"specs:        {count} SLOs over {args.services} services ({args.services} files)")
+        print(
+            f"in process:   {total:.3f}s (load + validate {load_s:.3f}s, "
+            f"generate + render + check {compile_s:.3f}s), best of {len(runs)} cold runs"
+        )
+        rate = count / total
+        verdict = "meets" if rate >= TARGET else "misses"
+        print(f"throughput:   {rate:,.0f} SLOs/s ({verdict} the {TARGET:,.0f} SLOs/s target)")
+        print(
+            f"warm caches:  {warm:.3f}s, {count / warm:,.0f} SLOs/s (the same specs compiled "
+            "again in the same process: an upper bound, not the figure)"
+        )
+        if not args.no_cli:
+            output = Path(tmp) / "rules.yaml"
+            cli_s = compile_cli(folder, output)
+            size = output.stat().st_size / 1e6
+            print(
+                f"command line: {cli_s:.3f}s for `sre slo compile -i DIR -o FILE` "
+                f"({count / cli_s:,.0f} SLOs/s with start-up, {size:.1f} MB of rules)"
+            )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(compile_in_process, folder)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
