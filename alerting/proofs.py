@@ -19,6 +19,12 @@ state at each checked time comes from :class:`Traffic`, an exact (rational) mode
 window reads; it also decides which other alerts an outage trips on the way, because promtool
 compares the full set of alerts of a name (page and ticket share it).
 
+Each test file orders the rule groups (recordings, then metadata, then alerts) so an alert
+reads the ratios recorded at the same evaluation: the timings are exact, and "+ one
+evaluation" is the margin a real Prometheus, whose groups run on their own schedules, needs.
+The model assumes Prometheus 2.x range selection (a sample exactly at the start of a range is
+inside it), which is what Debian's promtool implements.
+
 Pure functions build the proofs; :func:`write_suite` and :func:`run_suites` do the I/O last.
 """
 
