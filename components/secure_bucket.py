@@ -40,7 +40,8 @@ def _bucket_policy(arn: str, log_account: str | None) -> str:
             ["s3:*"],
             [arn, f"{arn}/*"],
             effect="Deny",
-            principal="*",
+            # {"AWS": "*"} means everyone, like "*"; moto's S3 logging check needs the map form.
+            principal={"AWS": "*"},
             condition={"Bool": {"aws:SecureTransport": "false"}},
             sid="DenyInsecureTransport",
         )

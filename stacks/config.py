@@ -23,6 +23,31 @@ from sre_platform.errors import Problem, StackConfigError
 PROJECT = "sre-platform"
 AWS = "aws"
 AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class _Model(BaseModel):
@@ -148,8 +173,16 @@ class ObservabilitySettings(_Model):
 
     amp_logging: bool = True
     alert_manager: bool = True
-    log_retention_days: int = Field(default=30, ge=1)
+    log_retention_days: int = 30
     rule_namespace_max_bytes: int = Field(default=512 * 1024, ge=1024, le=1024 * 1024)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            periods = ", ".join(map(str, LOG_RETENTION_DAYS))
+            raise ValueError(f"must be one of CloudWatch Logs' periods: {periods}")
+        return value
 
 
 class GrafanaSettings(_Model):
@@ -206,6 +239,19 @@ class AwsSettings(_Model):
     skipRequestingAccountId: bool = False
     skipMetadataApiCheck: bool = True
     s3UsePathStyle: bool = False
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
+        import inspect
+
+        import pulumi_aws
+
+        known = set(inspect.signature(pulumi_aws.ProviderEndpointArgs.__init__).parameters)
+        unknown = sorted({k for entry in value for k in entry} - known)
+        if unknown:
+            raise ValueError(f"unknown AWS service endpoint: {', '.join(unknown)}")
+        return value
 
 
 class StackSettings(_Model):

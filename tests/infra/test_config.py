@@ -128,6 +128,21 @@ CASES = [
         id="an unsupported Grafana sign-in names the list entry",
     ),
     pytest.param(
+        _with("dev", "sre-platform:observability", ["log_retention_days"], 10),
+        "sre-platform:observability.log_retention_days: must be one of CloudWatch Logs' periods",
+        id="a log retention CloudWatch does not offer names the key",
+    ),
+    pytest.param(
+        _with("local", "aws:endpoints", [], [{"s3": "http://127.0.0.1:5000", "s4": "x"}]),
+        "aws:endpoints: unknown AWS service endpoint: s4",
+        id="an emulator endpoint for a service the provider does not know is reported",
+    ),
+    pytest.param(
+        _with("dev", "sre-platform:buckets", ["noncurrent_expiration_days"], 30),
+        "sre-platform:buckets.noncurrent_expiration_days: must be more than",
+        id="noncurrent versions expiring before their transition name the key",
+    ),
+    pytest.param(
         _without("dev", "aws:region"),
         "aws:region: is required",
         id="a stack without a region names aws:region",

@@ -40,7 +40,8 @@ def test_defaults_are_the_secure_choice() -> None:
 def test_the_bucket_policy_refuses_every_request_without_tls() -> None:
     policy = json.loads(_bucket()["data-policy"].inputs["policy"])
     (deny,) = policy["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == ["s3:*"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == ["s3:*"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Resource"][1] == deny["Resource"][0] + "/*"
 

@@ -196,6 +196,7 @@ def test_local_talks_to_the_emulator_and_leaves_out_what_it_lacks(renderings: di
     assert provider.inputs["secretKey"] == "[secret]"
     assert not [r for r in local.resources if "grafana" in r.type]
     assert local.of_type("aws:amp/alertManagerDefinition:AlertManagerDefinition") == []
+    assert local.of_type("aws:s3/bucketLogging:BucketLogging") == []
     assert local.of_type(NAMESPACE)
 
 
