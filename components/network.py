@@ -101,7 +101,9 @@ class Network(pulumi.ComponentResource):
 
     def _create(
         self, args: NetworkArgs
-    ) -> tuple[pulumi.Input[str], list[pulumi.Input[str]], list[pulumi.Input[str]], list]:
+    ) -> tuple[
+        pulumi.Input[str], list[pulumi.Input[str]], list[pulumi.Input[str]], list[pulumi.Input[str]]
+    ]:
         name = self._name
         zones = list(args.availability_zones)
         public_cidrs, private_cidrs = subnet_cidrs(args.cidr_block, len(zones))

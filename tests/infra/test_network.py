@@ -19,13 +19,26 @@ def _network(**options: object) -> dict:
     return declare(lambda: Network("net", NetworkArgs(**args)))
 
 
-@pytest.mark.parametrize("zones", [1, 2, 3, 8])
+@pytest.mark.parametrize(
+    "zones",
+    [
+        pytest.param(1, id="one zone gets one public and one private subnet"),
+        pytest.param(2, id="two zones (dev) get disjoint subnets"),
+        pytest.param(3, id="three zones (prod) get disjoint subnets"),
+        pytest.param(8, id="eight zones, the most the layout holds, still fit"),
+    ],
+)
 def test_subnets_are_disjoint_and_inside_the_vpc(zones: int) -> None:
     public, private = subnet_cidrs("10.0.0.0/16", zones)
     networks = [ipaddress.ip_network(c) for c in public + private]
     assert len(public) == len(private) == zones
     assert all(n.subnet_of(ipaddress.ip_network("10.0.0.0/16")) for n in networks)
     assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+
+
+def test_more_zones_than_the_layout_holds_are_refused() -> None:
+    with pytest.raises(ValueError, match="at most 8 zones"):
+        subnet_cidrs("10.0.0.0/16", 9)
 
 
 def test_a_new_vpc_has_a_public_and_a_private_subnet_per_zone() -> None:

@@ -74,7 +74,15 @@ def test_each_spec_file_gets_a_namespace_with_exactly_its_groups(obs: dict) -> N
         assert yaml.safe_load(namespaces[source.name]["data"]) == {"groups": list(source.groups)}
 
 
-@pytest.mark.parametrize("max_bytes", [200, 400, 1000, 100_000])
+@pytest.mark.parametrize(
+    "max_bytes",
+    [
+        pytest.param(200, id="a tiny limit puts about one group in each namespace"),
+        pytest.param(400, id="a small limit packs a few groups together"),
+        pytest.param(1000, id="a larger limit packs more groups together"),
+        pytest.param(100_000, id="under the limit everything stays in one namespace"),
+    ],
+)
 def test_packing_keeps_every_group_in_order_and_each_namespace_under_the_limit(
     max_bytes: int,
 ) -> None:
