@@ -136,6 +136,13 @@ class FleetSettings(_Model):
     ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     instance_refresh: InstanceRefreshSettings = InstanceRefreshSettings()
 
+    @field_validator("prometheus_version")
+    @classmethod
+    def _agent_flag(cls, value: str) -> str:
+        if int(value.split(".")[0]) < 3:
+            raise ValueError("must be 3.0.0 or newer (the agent is started with --agent)")
+        return value
+
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:

@@ -143,6 +143,11 @@ CASES = [
         id="noncurrent versions expiring before their transition name the key",
     ),
     pytest.param(
+        _with("dev", "sre-platform:fleet", ["prometheus_version"], "2.53.0"),
+        "sre-platform:fleet.prometheus_version: must be 3.0.0 or newer",
+        id="a Prometheus without the --agent flag names fleet.prometheus_version",
+    ),
+    pytest.param(
         _without("dev", "aws:region"),
         "aws:region: is required",
         id="a stack without a region names aws:region",
