@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import random
 import signal
 import time
@@ -65,7 +66,7 @@ def percentile(values: Sequence[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(round(share * len(ordered), 9))))
     return ordered[rank - 1]
 
 
@@ -131,14 +132,25 @@ class LoadGenerator:
                 self.latencies.append(seconds)
 
     async def _token(self, session: aiohttp.ClientSession, target: str) -> str:
+        """A session token for ``target``: logs in when there is none, and now and then again.
+
+        A failed renewal keeps the old session, so orders keep flowing (and failing or not)
+        whatever happens to logins.
+        """
         token = self._tokens.get(target)
-        if token is None or self.rng.random() < RELOGIN_SHARE:
-            body = {"user": f"trader-{self.rng.randrange(100)}", "password": "lab"}
+        if token is not None and self.rng.random() >= RELOGIN_SHARE:
+            return token
+        body = {"user": f"trader-{self.rng.randrange(100)}", "password": "lab"}
+        try:
             async with session.post(f"{target}/login", json=body) as response:
                 response.raise_for_status()
-                token = str((await response.json())["token"])
-            self._tokens[target] = token
-        return token
+                fresh = str((await response.json())["token"])
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+            if token is None:
+                raise
+            return token
+        self._tokens[target] = fresh
+        return fresh
 
     def _order_body(self) -> dict[str, object]:
         invalid = self.rng.random() < INVALID_SHARE

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -19,6 +23,7 @@ from lab.service import (
     Fault,
     FaultRequest,
     is_loopback,
+    tracer_provider,
 )
 
 ORDER = {"symbol": "ACME", "side": "buy", "quantity": 10, "price": 101.5}
@@ -310,3 +315,48 @@ def test_unknown_paths_are_counted_under_one_route_label() -> None:
     labels = {"route": "other", "method": "GET", "code": "404"}
     value = exchange.metrics.registry.get_sample_value("exchange_http_requests_total", labels)
     assert value == 2
+
+
+def test_traces_go_to_a_json_lines_file_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "traces" / "replica-1.jsonl"
+    provider = tracer_provider(1, path, otlp_endpoint=None, ratio=1.0)
+    exchange = Exchange(
+        ExchangeMetrics(CollectorRegistry()),
+        provider.get_tracer("test"),
+        execution_delay=lambda rng: 0.0,
+    )
+    _run(exchange, _place_one)
+    provider.shutdown()
+    spans = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [span["name"] for span in spans] == ["execute_order"]
+    assert spans[0]["attributes"]["order.symbol"] == "ACME"
+    assert spans[0]["resource"]["attributes"]["service.name"] == "exchange"
+
+
+def test_traces_go_over_otlp_http_when_an_endpoint_is_given(tmp_path: Path) -> None:
+    received: list[tuple[str, str]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        provider = tracer_provider(1, tmp_path / "unused.jsonl", endpoint, ratio=1.0)
+        with provider.get_tracer("test").start_as_current_span("execute_order"):
+            pass
+        assert provider.force_flush(timeout_millis=10_000)
+        provider.shutdown()
+    finally:
+        server.shutdown()
+    assert received == [("/v1/traces", "application/x-protobuf")]
+    assert not (tmp_path / "unused.jsonl").exists()
