@@ -57,13 +57,6 @@ class Rendering:
         """The resources of one type token, e.g. ``aws:s3/bucket:Bucket``."""
         return [r for r in self.resources if r.type == type_token]
 
-    def named(self, name: str) -> RenderedResource:
-        """The resource called ``name`` (names are unique in this program)."""
-        matches = [r for r in self.resources if r.name == name]
-        if len(matches) != 1:
-            raise KeyError(f"{len(matches)} resources named {name!r}")
-        return matches[0]
-
 
 def mask_secrets(value: Any) -> Any:
     """Replace every secret in a deserialized property value by ``[secret]``.
