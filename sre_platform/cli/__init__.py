@@ -25,17 +25,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register() -> None:
-    from sre_platform.cli import slo
+    from sre_platform.cli import budget, lab, slo, stack
 
     app.add_typer(slo.app, name="slo")
-    for name in ("lab", "stack", "budget"):
-        try:
-            module = __import__(f"sre_platform.cli.{name}", fromlist=["app"])
-        except ModuleNotFoundError as exc:  # verb group not built yet
-            if exc.name != f"sre_platform.cli.{name}":
-                raise
-            continue
-        app.add_typer(module.app, name=name)
+    app.add_typer(lab.app, name="lab")
+    app.add_typer(stack.app, name="stack")
+    app.add_typer(budget.app, name="budget")
 
 
 _register()
