@@ -9,6 +9,7 @@ tiers whose threshold ``f x budget`` reaches a 100% error ratio can never fire.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,9 +90,10 @@ def tier_detection(long_window: int, factor: float, burn: float) -> float | None
     return long_window * factor / burn
 
 
-def detect(tiers: Sequence[TierView], burn: float, budget: float, label: str) -> Detection:
-    """The first tier a steady ``burn`` trips and when; never when no live tier can."""
-    error_ratio = burn * budget
+def detect(tiers: Sequence[TierView], burn: float, error_ratio: float, label: str) -> Detection:
+    """The first tier a steady ``burn`` (``error_ratio``) trips and when; never when none can."""
+    if error_ratio <= 0:
+        return Detection(label, burn, error_ratio, None, None, "no errors to detect")
     if error_ratio > 1 + _ROUNDING:
         reason = f"a {burn:g}x burn needs an error ratio of {error_ratio:.3g}, above 100%"
         return Detection(label, burn, error_ratio, None, None, reason)
@@ -138,7 +140,9 @@ def explain(slo: SLO, rate: float) -> Explanation:
     """Explain ``slo`` with ``rate`` events per second for its event budget."""
     budget = slo.error_budget_ratio
     tiers = tier_views(slo)
-    burns = [(OUTAGE, 1 / budget)] + [(f"{b:g}x burn", b) for b in BURNS]
+    # A 100% objective has no budget: any error is an infinite burn.
+    outage = (OUTAGE, 1 / budget if budget > 0 else math.inf, 1.0)
+    burns = [outage] + [(f"{b:g}x burn", b, b * budget) for b in BURNS]
     return Explanation(
         slo_id=slo.id,
         source=slo.source,
@@ -149,7 +153,7 @@ def explain(slo: SLO, rate: float) -> Explanation:
         rate=rate,
         budget_events=budget_events(slo.period_seconds, budget, rate),
         tiers=tiers,
-        detections=tuple(detect(tiers, burn, budget, label) for label, burn in burns),
+        detections=tuple(detect(tiers, burn, ratio, label) for label, burn, ratio in burns),
     )
 
 

@@ -60,6 +60,9 @@ COUNTER_START = 1_000_000  # far from zero: rate() never clamps its extrapolatio
 REQUESTS_PER_STEP = 1000
 STEADY_BURN = Fraction(99, 100)
 STEADY_EVALUATIONS = 200  # about this many rule evaluations over the steady burn
+# promtool's unit-test engine refuses queries that load more than 10,000 samples.
+MAX_WINDOW_SAMPLES = 4900
+_ROUND_STEPS = [d for d in range(1, 3601) if 3600 % d == 0]
 PROMTOOL_HINT = (
     "install Debian's `prometheus` package (apt-get install prometheus) or run `make install`"
 )
@@ -67,6 +70,8 @@ _TIE = Fraction(1, 10**6)  # closer than this to a threshold, rounding decides: 
 # Counter increments are rounded to multiples of 2**-20: every value and every sum promtool
 # forms from them is then an exact float, so a counter never dips (a dip reads as a reset).
 _QUANTUM = 2**20
+
+_NO_BUDGET = "a 100% objective leaves no error budget to burn"
 
 OUTAGE = "outage"
 STEADY = "steady-burn"
@@ -211,7 +216,7 @@ def _above(value: Fraction | None, limit: Fraction) -> bool | None:
     """True/False when ``value`` is clearly above/not above ``limit``; None on a near tie."""
     if value is None:
         return False
-    if abs(value - limit) <= _TIE * limit:
+    if limit and abs(value - limit) <= _TIE * limit:
         return None
     return value > limit
 
@@ -243,12 +248,23 @@ def firing(
     return tuple(result)
 
 
-def sample_step(windows: Iterable[int], per_window: int, cap: int | None = None) -> int:
-    """The largest step (at most ``cap``) dividing every window, ``per_window`` times in each."""
+def sample_step(
+    windows: Iterable[int], per_window: int, cap: int | None = None, span: int = 0
+) -> int:
+    """The sample step for a test over ``windows`` that lasts ``span`` seconds.
+
+    The largest step (at most ``cap``) that divides every window and fits ``per_window`` times
+    in the smallest; but never so small that a window over ``span`` holds more than
+    MAX_WINDOW_SAMPLES samples (promtool refuses such queries), in which case it is the
+    smallest round step (a divisor of an hour) that keeps under that bound.
+    """
     windows = list(windows)
     common = math.gcd(*windows)
     limit = max(1, min([min(windows) // per_window] + ([cap] if cap else [])))
-    return max(d for d in range(1, limit + 1) if common % d == 0)
+    step = max(d for d in range(1, limit + 1) if common % d == 0)
+    if span / step > MAX_WINDOW_SAMPLES:
+        step = min(d for d in _ROUND_STEPS if d * MAX_WINDOW_SAMPLES >= span)
+    return step
 
 
 def _windows(tiers: Iterable[BurnTier]) -> list[int]:
@@ -273,11 +289,12 @@ def outage_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     verb = "pages" if severity == names.SEVERITY_PAGE else "opens a ticket"
     detect = min(t.long_window * threshold(slo, t) for t in tiers)
     # A tenth of the detection time (but not under a minute) keeps "+ one evaluation" small.
-    step = sample_step(_windows(catalog.tiers_of(severity)), 5, max(60, int(detect / 10)))
+    windows = _windows(catalog.tiers_of(severity))
+    step = sample_step(windows, 5, max(60, int(detect / 10)), span=2 * max(windows))
     start = _ceil_to(max(t.long_window for t in tiers), step)  # full windows of healthy traffic
     # The last evaluation clearly before the detection time and the first clearly after it.
     fire_at = start + (math.floor(detect * (1 + _TIE) / step) + 1) * step
-    quiet_at = start + (math.ceil(detect * (1 - _TIE) / step) - 1) * step
+    quiet_at = start + max(0, math.ceil(detect * (1 - _TIE) / step) - 1) * step
     title = (
         f"a total outage {verb} within {humanize(float(detect))} (theory) + one evaluation "
         f"({format_duration(step)}), and nothing fires before"
@@ -302,8 +319,11 @@ def steady_burn_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     title = "a steady burn at 0.99x the budget rate stays silent"
     if slo.alerting.page.disabled and slo.alerting.ticket.disabled:
         return Proof(STEADY, title, skipped="both alerts are disabled")
-    step = sample_step([w for w in catalog.sli_windows if w != catalog.period], 2)
+    if slo.error_budget_ratio <= 0:
+        return Proof(STEADY, title, skipped=_NO_BUDGET)
     longest = max(t.long_window for t in catalog.tiers)
+    windows = [w for w in catalog.sli_windows if w != catalog.period]
+    step = sample_step(windows, 2, span=longest * 21 // 20)
     # Samples as dense as the smallest window needs; evaluations sparse enough to stay quick.
     evaluation = step * max(1, longest // (step * STEADY_EVALUATIONS))
     end = _ceil_to(longest, evaluation) + evaluation
@@ -327,6 +347,8 @@ def blip_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
         return Proof(BLIP, title, skipped="the page alert is disabled")
     if threshold(slo, quick) >= 1:
         return Proof(BLIP, title, skipped=_never_reason(slo, quick))
+    if slo.error_budget_ratio <= 0:
+        return Proof(BLIP, title, skipped=_NO_BUDGET)
     others = [
         t
         for severity in names.SEVERITIES
@@ -341,15 +363,16 @@ def blip_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
         (detect + quick.long_window) / 2,
         *([(detect + next_detect) / 2] if next_detect is not None else []),
     )
-    step = sample_step(_windows(catalog.tiers), 2)
-    length = _ceil_to(target, step)
-    ratio = target / length
     warmup = max(
         [quick.long_window]
         + [min(t.long_window, target * 5 / 4 / threshold(slo, t)) for t in others]
     )
+    span = math.ceil(warmup + target + quick.short_window) * 21 // 20
+    step = sample_step(_windows(catalog.tiers), 2, span=span)
+    length = _ceil_to(target, step)
+    ratio = target / length
     start = _ceil_to(warmup, step)
-    reset_at = start + length + quick.short_window + step
+    reset_at = _ceil_to(start + length + quick.short_window, step) + step
     traffic = Traffic(((start, start + length, ratio),))
     title = (
         f"a {format_duration(length)} blip at {float(ratio):.0%} errors pages (quick tier only), "
@@ -391,9 +414,7 @@ def proof_suite(slo: SLO) -> ProofSuite:
     labels, annotations = _alert_rule_sets(twin, groups)
     catalog = catalog_for(slo.period_seconds)
     proofs = (outage_proof(slo, catalog), steady_burn_proof(slo, catalog), blip_proof(slo, catalog))
-    templated = [k for k, v in labels.get(names.SEVERITY_PAGE, {}).items() if "{{" in v] + [
-        k for k, v in labels.get(names.SEVERITY_TICKET, {}).items() if "{{" in v
-    ]
+    templated = [k for found in labels.values() for k, v in found.items() if "{{" in v]
     if templated:
         reason = f"alert label {templated[0]!r} is a template: its value cannot be predicted"
         proofs = tuple(dataclasses.replace(p, skipped=p.skipped or reason) for p in proofs)

@@ -134,6 +134,14 @@ NEVER = (None, None)
             id="with both alerts disabled nothing is ever detected",
         ),
         pytest.param(
+            make_slo(100),
+            (0, "page quick"),
+            NEVER,
+            NEVER,
+            NEVER,
+            id="a 100% objective pages on the first error and has no budget to burn",
+        ),
+        pytest.param(
             make_slo(99.5, "7d"),
             (60.48, "page quick"),
             (3024, "page slow"),

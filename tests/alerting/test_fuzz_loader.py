@@ -15,7 +15,9 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from alerting.explain import explain
 from alerting.loader import load_specs
+from alerting.proofs import proof_suite
 from sre_platform.errors import SpecError
 from tests.alerting.helpers import FIXTURES, ROOT
 
@@ -130,6 +132,9 @@ def assert_model_or_clean_error(path: Path) -> None:
     else:
         event("SLOs loaded")
         assert [spec_file.path for spec_file in spec_files] == [path.as_posix()]
+        for slo in spec_files[0].slos:  # whatever loads, explain and the proofs can handle
+            explain(slo, rate=1.0)
+            proof_suite(slo)
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,29 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from alerting.loader import load_specs
 from alerting.model import SLO
 from alerting.proofs import (
     BLIP,
+    MAX_WINDOW_SAMPLES,
     OUTAGE,
     STEADY,
     Check,
     ProofResult,
     ProofSuite,
     Traffic,
+    promtool_test_text,
     proof_suite,
     run_suites,
     sample_step,
     series_values,
 )
 from alerting.render import render_rules
+from alerting.windows import catalog_for
 from sre_platform.cli import slo as slo_cli
 from sre_platform.errors import ToolMissingError
 from tests.alerting.helpers import FIXTURES, ROOT, promtool, write_spec
@@ -167,6 +172,24 @@ def test_the_blip_trips_only_the_quick_page_tier_and_ends_after_its_short_window
             "{name: X}",
             {BLIP: "the page quick tier can never fire: factor 14.4 x budget 0.1 >= 1"},
             id="a quick page tier that can never fire skips the blip",
+        ),
+        pytest.param(
+            100,
+            "{name: X}",
+            {
+                STEADY: "a 100% objective leaves no error budget to burn",
+                BLIP: "a 100% objective leaves no error budget to burn",
+            },
+            id="a 100% objective has no budget to burn slowly or in a blip",
+        ),
+        pytest.param(
+            99.9,
+            "{name: X, labels: {team: '{{ $labels.sloth_service }}'}}",
+            {
+                name: "alert label 'team' is a template: its value cannot be predicted"
+                for name in (OUTAGE, STEADY, BLIP)
+            },
+            id="a templated alert label cannot be predicted so every proof is skipped",
         ),
     ],
 )
@@ -352,7 +375,47 @@ def test_series_values(start: int, increments: list[Fraction], expected: str) ->
         pytest.param([3600, 300], 2, None, 150, id="two samples per 5m window is every 2m30s"),
         pytest.param([120, 60], 5, None, 12, id="one-minute windows sample every 12s"),
         pytest.param([86400, 7200], 5, 240, 240, id="the cap bounds a coarse step"),
+        pytest.param(
+            [300, 840, 751680],
+            2,
+            None,
+            180,
+            id="a long span gets a round step that keeps windows under promtool's limit",
+        ),
     ],
 )
 def test_sample_step(windows: list[int], per_window: int, cap: int | None, expected: int) -> None:
-    assert sample_step(windows, per_window, cap) == expected
+    assert sample_step(windows, per_window, cap, span=max(windows) * 21 // 20) == expected
+
+
+DEMO_SLO = slos_of(ROOT / "slo_specs")[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    objective=st.floats(min_value=0.001, max_value=100),
+    days=st.integers(min_value=1, max_value=90),
+    page=st.booleans(),
+    ticket=st.booleans(),
+)
+def test_any_objective_and_period_gives_runnable_or_explained_proofs(
+    objective: float, days: int, page: bool, ticket: bool
+) -> None:
+    base = DEMO_SLO
+    alerting = replace(
+        base.alerting,
+        page=replace(base.alerting.page, disabled=not page),
+        ticket=replace(base.alerting.ticket, disabled=not ticket),
+    )
+    slo = replace(base, objective=objective, period_seconds=days * 86400, alerting=alerting)
+    suite = proof_suite(slo)
+    for proof in suite.proofs:
+        if proof.skipped:
+            continue
+        times = [check.time for check in proof.checks]
+        assert times == sorted(times) and times[-1] == proof.end
+        assert proof.evaluation % proof.step == 0
+        assert all(t % proof.evaluation == 0 for t in times)
+        widest = min(proof.end, max(catalog_for(slo.period_seconds).sli_windows))
+        assert widest / proof.step <= MAX_WINDOW_SAMPLES  # promtool's sample limit
+        assert promtool_test_text(suite, proof)
