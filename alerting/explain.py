@@ -97,6 +97,9 @@ def detect(tiers: Sequence[TierView], burn: float, error_ratio: float, label: st
     if error_ratio > 1 + _ROUNDING:
         reason = f"a {burn:g}x burn needs an error ratio of {error_ratio:.3g}, above 100%"
         return Detection(label, burn, error_ratio, None, None, reason)
+    if not any(tier.can_fire for tier in tiers):
+        reason = "no alert tier can fire (disabled, or factor x budget >= 1)"
+        return Detection(label, burn, error_ratio, None, None, reason)
     best: tuple[float, str] | None = None
     for tier in tiers:
         if not tier.can_fire:

@@ -180,7 +180,12 @@ def test_a_never_detection_says_why() -> None:
     detections = explain(make_slo(80), rate=1).detections
     assert "above 100%" in detections[1].reason
     disabled = explain(make_slo(99.9, page=False, ticket=False), rate=1).detections
-    assert disabled[0].reason == "below every live tier's factor"
+    assert disabled[0].reason == "no alert tier can fire (disabled, or factor x budget >= 1)"
+    ticket_only = explain(make_slo(99.9, page=False), rate=1).detections
+    assert ticket_only[1].seconds is not None
+    assert explain(make_slo(99.9, ticket=False), rate=1).detections[2].reason == (
+        "below every live tier's factor"
+    )
 
 
 def test_tiers_carry_windows_factors_thresholds_and_shares() -> None:
