@@ -521,6 +521,8 @@ def write_suite(suite: ProofSuite, directory: Path) -> dict[str, Path]:
     """Write the twin's rules and one test file per runnable proof under ``directory/<id>``."""
     folder = directory / suite.slo.id
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.test.yaml"):  # from an earlier run into the same --keep folder
+        stale.unlink()
     (folder / RULES_FILE).write_text(suite.rules_text, encoding="utf-8")
     paths = {}
     for proof in suite.proofs:
