@@ -25,15 +25,11 @@ TOOL_NAMES: dict[str, tuple[str, ...]] = {
     "prometheus": ("prometheus",),
     "alertmanager": ("prometheus-alertmanager", "alertmanager"),
     "node_exporter": ("prometheus-node-exporter", "node_exporter"),
-    "promtool": ("promtool",),
-    "amtool": ("amtool",),
 }
 TOOL_PACKAGES = {
     "prometheus": "prometheus",
     "alertmanager": "prometheus-alertmanager",
     "node_exporter": "prometheus-node-exporter",
-    "promtool": "prometheus",
-    "amtool": "prometheus-alertmanager",
 }
 
 
