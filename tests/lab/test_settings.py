@@ -1,0 +1,82 @@
+"""The lab's configuration: ports, replica ports, tools, and the saved state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from lab import settings
+from lab.settings import LabConfig, Ports
+from sre_platform.errors import LabError, ToolMissingError
+
+
+@pytest.mark.parametrize(
+    ("first", "replicas", "explicit", "expected"),
+    [
+        pytest.param(8081, 3, None, (8081, 8082, 8083), id="replicas take consecutive ports"),
+        pytest.param(9000, 1, None, (9000,), id="one replica takes the first port"),
+        pytest.param(8081, 2, "7001, 7005", (7001, 7005), id="explicit ports win"),
+    ],
+)
+def test_service_ports(
+    first: int, replicas: int, explicit: str | None, expected: tuple[int, ...]
+) -> None:
+    assert settings.service_ports(first, replicas, explicit) == expected
+
+
+@pytest.mark.parametrize(
+    ("explicit", "message"),
+    [
+        pytest.param("7001,x", "expected ports like", id="a port that is not a number"),
+        pytest.param("7001", "lists 1 ports for 2 replicas", id="too few ports for the replicas"),
+    ],
+)
+def test_bad_service_ports_are_refused(explicit: str, message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        settings.service_ports(8081, 2, explicit)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"prometheus": 8081}, id="a component on a replica's port"),
+        pytest.param({"service": (8081, 8081)}, id="two replicas on one port"),
+        pytest.param({"service": ()}, id="no replica at all"),
+        pytest.param({"loadgen": 70000}, id="a port out of range"),
+    ],
+)
+def test_conflicting_ports_are_refused(change: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Ports(**change)  # type: ignore[arg-type]
+
+
+def test_a_missing_tool_says_how_to_install_it() -> None:
+    with pytest.raises(ToolMissingError, match="apt-get install prometheus-alertmanager"):
+        settings.find_tool("alertmanager", "/nowhere/alertmanager")
+
+
+def test_the_saved_configuration_reads_back(lab_config: LabConfig) -> None:
+    settings.save(lab_config)
+    assert settings.load(lab_config.run_dir) == lab_config
+
+
+def test_no_saved_configuration_reads_as_none(tmp_path: Path) -> None:
+    assert settings.load(tmp_path) is None
+
+
+def test_a_damaged_state_file_names_the_field(tmp_path: Path) -> None:
+    (tmp_path / settings.STATE_FILE).write_text('{"run_dir": "/x", "ports": {"prometheus": "a"}}')
+    with pytest.raises(LabError, match=r"lab.json: ports.prometheus"):
+        settings.load(tmp_path)
+
+
+def test_the_run_directory_comes_from_the_option_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.RUN_DIR_ENV, str(tmp_path / "env"))
+    assert settings.run_dir_from(tmp_path / "opt") == tmp_path / "opt"
+    assert settings.run_dir_from(None) == tmp_path / "env"
+    monkeypatch.delenv(settings.RUN_DIR_ENV)
+    assert settings.run_dir_from(None) == Path(".lab").resolve()
