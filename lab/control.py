@@ -67,6 +67,7 @@ class ProcessStatus:
     alive: bool
     healthy: bool
     url: str
+    restarts: int | None = None  # replicas only: restarts by the supervisor
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,11 @@ def status(run_dir: Path) -> LabStatus:
             url = f"http://127.0.0.1:{replica['port']}"
             healthy = _healthy(client, f"{url}/healthz")
             name = f"replica-{replica['replica']}"
-            processes.append(ProcessStatus(name, replica["pid"], replica["running"], healthy, url))
+            processes.append(
+                ProcessStatus(
+                    name, replica["pid"], replica["running"], healthy, url, replica["restarts"]
+                )
+            )
         faults = tuple(_faults(client, config))
         try:
             slos = tuple(slo_rows(client, config.url("prometheus")))
@@ -368,7 +373,7 @@ def _replicas(client: httpx.Client, config: LabConfig) -> list[dict[str, Any]]:
         answer: list[dict[str, Any]] = client.get(f"{config.url('supervisor')}/replicas").json()
     except (httpx.HTTPError, ValueError):
         return [
-            {"replica": i, "port": port, "pid": None, "running": False, "restarts": 0}
+            {"replica": i, "port": port, "pid": None, "running": False, "restarts": None}
             for i, port in enumerate(config.ports.service, start=1)
         ]
     return answer

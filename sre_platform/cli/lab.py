@@ -151,7 +151,7 @@ def _print_status(status: LabStatus) -> None:
         )
     console.print(slos)
     processes = Table(title="Processes", title_justify="left")
-    for column in ("name", "pid", "alive", "healthy", "url"):
+    for column in ("name", "pid", "alive", "healthy", "restarts", "url"):
         processes.add_column(column)
     for proc in status.processes:
         processes.add_row(
@@ -159,6 +159,7 @@ def _print_status(status: LabStatus) -> None:
             str(proc.pid or "-"),
             "yes" if proc.alive else "[red]no[/]",
             "yes" if proc.healthy else "[red]no[/]",
+            "-" if proc.restarts is None else str(proc.restarts),
             proc.url,
         )
     console.print(processes)

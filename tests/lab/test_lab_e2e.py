@@ -177,6 +177,8 @@ def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
     assert healed.returncode == 0, healed.stdout + healed.stderr
     back = _replica(run_dir, 2)
     assert back["running"] and back["pid"] != before and back["restarts"] == 1
+    shown = next(p for p in _status(run_dir)["processes"] if p["name"] == "replica-2")
+    assert (shown["alive"], shown["healthy"], shown["restarts"]) == (True, True, 1)
 
 
 def test_a_timed_latency_fault_ends_by_itself(running_lab: tuple[Path, Ports]) -> None:
