@@ -2,27 +2,62 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import metadata
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from alerting.generate import RuleGroup, slo_groups
-from alerting.loader import SpecFile, load_specs
-from alerting.render import render_rules
+from alerting.loader import (
+    SpecFile,
+    check_period,
+    duplicate_ids,
+    expand_inputs,
+    load_specs,
+    read_specs,
+)
+from alerting.render import group_dict, render_rules, rules_document
 from sre_platform.errors import Problem, SpecError
 from sre_platform.files import write_atomic
+
+# Below this many spec files, starting worker processes costs more than it saves.
+PARALLEL_MIN_FILES = 8
 
 
 @dataclass(frozen=True)
 class RuleFile:
-    """The compiled rules of one spec file (or of several, merged)."""
+    """The compiled rules of one spec file."""
 
     source: str
     rule_groups: tuple[RuleGroup, ...]
-    groups: list[dict[str, Any]]  # parsed back from `text`: plain Prometheus rule groups
     text: str
+
+    @cached_property
+    def groups(self) -> list[dict[str, Any]]:
+        """Plain Prometheus rule groups, equal to what ``text`` parses to (checked on render)."""
+        return [group_dict(group) for group in self.rule_groups]
+
+    @property
+    def groups_text(self) -> str:
+        """The rendered items under ``groups:`` (the text without its header)."""
+        return self.text.partition("\ngroups:\n")[2]
+
+
+@dataclass
+class Compilation:
+    """What compiling some inputs gave: every problem found, and the rules when there is none."""
+
+    problems: list[Problem] = field(default_factory=list)
+    files: list[RuleFile] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
 
 
 def generator_version() -> str:
@@ -41,13 +76,13 @@ def _header(sources: Sequence[str]) -> list[str]:
 
 
 def compile_files(spec_files: Iterable[SpecFile], version: str | None = None) -> list[RuleFile]:
-    """Generate, render and check the rules of already-loaded spec files."""
+    """Generate, render and check the rules of already-loaded spec files, one per file."""
     version = version or generator_version()
     compiled = []
     for spec_file in spec_files:
         groups = tuple(group for slo in spec_file.slos for group in slo_groups(slo, version))
-        text, parsed = render_rules(groups, _header([spec_file.path]))
-        compiled.append(RuleFile(spec_file.path, groups, parsed, text))
+        text, _ = render_rules(groups, _header([spec_file.path]))
+        compiled.append(RuleFile(spec_file.path, groups, text))
     return compiled
 
 
@@ -63,11 +98,73 @@ def compile_specs(
     return compile_files(load_specs(inputs, period, extra_labels))
 
 
+def _compile_batch(
+    paths: Sequence[Path], period: str, extra_labels: Mapping[str, str]
+) -> tuple[list[Problem], list[tuple[str, str, str]], list[RuleFile]]:
+    """Read, check and compile some spec files; ids are checked across batches by the caller."""
+    result = read_specs(paths, period, extra_labels, check_ids=False)
+    ids = [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
+    return result.problems, ids, compile_files(result.files) if result.ok else []
+
+
+def compile_inputs(
+    inputs: Iterable[str | Path],
+    period: str = "30d",
+    extra_labels: Mapping[str, str] | None = None,
+    *,
+    jobs: int = 1,
+) -> Compilation:
+    """Read, validate and compile every spec named by ``inputs``; never raises for bad input.
+
+    With ``jobs`` > 1 and enough spec files, the files are shared among that many forked worker
+    processes; the output is the same as with one. Use it from the command line, not from a
+    process that runs threads of its own (Pulumi's runtime does).
+    """
+    compilation = Compilation()
+    period_problem = check_period(period)
+    if period_problem:
+        compilation.problems.append(period_problem)
+        return compilation
+    paths, compilation.problems = expand_inputs(inputs)
+    extra = dict(extra_labels or {})
+    if jobs > 1 and len(paths) >= PARALLEL_MIN_FILES:
+        batches = [paths[i::jobs] for i in range(jobs)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            parts = list(pool.map(_compile_batch, batches, repeat(period), repeat(extra)))
+        order = {path.as_posix(): index for index, path in enumerate(paths)}
+    else:
+        parts = [_compile_batch(paths, period, extra)]
+        order = None
+    ids = []
+    for problems, batch_ids, files in parts:
+        compilation.problems += problems
+        ids += batch_ids
+        compilation.files += files
+    if order is not None:
+        ids.sort(key=lambda entry: order[entry[0]])
+        compilation.files.sort(key=lambda rule_file: order[rule_file.source])
+        compilation.problems.sort(key=lambda problem: order.get(_file_of(problem), -1))
+    compilation.problems += duplicate_ids(ids)
+    if not compilation.ok:
+        compilation.files = []
+    return compilation
+
+
+def _file_of(problem: Problem) -> str:
+    return (problem.file or "").split(" (document ")[0]
+
+
 def merge_rule_files(files: Sequence[RuleFile]) -> str:
-    """One rules document holding the groups of every file, checked like each one."""
-    groups = tuple(group for rule_file in files for group in rule_file.rule_groups)
-    text, _ = render_rules(groups, _header([rule_file.source for rule_file in files]))
-    return text
+    """One rules document holding the groups of every file, in order.
+
+    Each file's groups were parsed back and checked when it was compiled, and rule groups are
+    independent items of one list, so the merged text needs no second check.
+    """
+    if len(files) == 1:
+        return files[0].text
+    groups_text = "".join(rule_file.groups_text for rule_file in files)
+    return rules_document(_header([rule_file.source for rule_file in files]), groups_text)
 
 
 def output_names(files: Sequence[RuleFile]) -> list[str]:
@@ -89,17 +186,12 @@ def output_names(files: Sequence[RuleFile]) -> list[str]:
     return [f"{Path(f.source).stem}.rules.yaml" for f in files]
 
 
-def write_outputs(files: Sequence[RuleFile], output: Path, as_directory: bool) -> list[Path]:
-    """Write the compiled rules atomically: one merged file, or one file per spec in a folder.
+def write_folder(files: Sequence[RuleFile], folder: Path) -> list[Path]:
+    """Write one rules file per spec file into ``folder``, each atomically.
 
     Every text is produced before the first write, so a failure never leaves partial output.
     """
-    if as_directory:
-        targets = [output / name for name in output_names(files)]
-        texts = [rule_file.text for rule_file in files]
-    else:
-        targets = [output]
-        texts = [files[0].text if len(files) == 1 else merge_rule_files(files)]
-    for target, text in zip(targets, texts, strict=True):
-        write_atomic(target, text)
+    targets = [folder / name for name in output_names(files)]
+    for target, rule_file in zip(targets, files, strict=True):
+        write_atomic(target, rule_file.text)
     return targets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,25 +65,41 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Proble
     return files, problems
 
 
+def check_period(period: str) -> Problem | None:
+    """The problem with a default period given on the command line, if any."""
+    try:
+        catalog_for(parse_duration(period))
+    except ValueError as error:
+        return Problem(str(error), field="--period")
+    return None
+
+
 def read_specs(
     inputs: Iterable[str | Path],
     period: str = "30d",
     extra_labels: Mapping[str, str] | None = None,
+    *,
+    check_ids: bool = True,
 ) -> LoadResult:
-    """Read and validate every spec named by ``inputs``; never raises for bad input."""
+    """Read and validate every spec named by ``inputs``; never raises for bad input.
+
+    ``check_ids=False`` leaves the check that SLO ids are unique to a caller that reads its
+    inputs in batches.
+    """
     result = LoadResult()
-    try:
-        default_period = parse_duration(period)
-        catalog_for(default_period)
-    except ValueError as error:
-        result.problems.append(Problem(str(error), field="--period"))
+    period_problem = check_period(period)
+    if period_problem:
+        result.problems.append(period_problem)
         return result
+    default_period = parse_duration(period)
     paths, result.problems = expand_inputs(inputs)
     for path in paths:
         slos, problems = _read_file(path, default_period, dict(extra_labels or {}))
         result.files.append(SpecFile(path.as_posix(), tuple(slos)))
         result.problems += problems
-    result.problems += _duplicate_ids(result.files)
+    if check_ids:
+        ids = [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
+        result.problems += duplicate_ids(ids)
     return result
 
 
@@ -200,21 +216,21 @@ def _alert(spec: AlertSpec) -> model.Alert:
     )
 
 
-def _duplicate_ids(files: Sequence[SpecFile]) -> list[Problem]:
+def duplicate_ids(entries: Iterable[tuple[str, str, str]]) -> list[Problem]:
+    """Problems for SLO ids defined twice; ``entries`` are (file, SLO name, SLO id) in order."""
     first_seen: dict[str, str] = {}
     problems = []
-    for spec_file in files:
-        for slo in spec_file.slos:
-            if slo.id in first_seen:
-                problems.append(
-                    Problem(
-                        f"SLO id {slo.id!r} is already defined in {first_seen[slo.id]}",
-                        file=spec_file.path,
-                        slo=slo.name,
-                        field="name",
-                    )
+    for path, name, slo_id in entries:
+        if slo_id in first_seen:
+            problems.append(
+                Problem(
+                    f"SLO id {slo_id!r} is already defined in {first_seen[slo_id]}",
+                    file=path,
+                    slo=name,
+                    field="name",
                 )
-            first_seen.setdefault(slo.id, spec_file.path)
+            )
+        first_seen.setdefault(slo_id, path)
     return problems
 
 

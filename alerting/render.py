@@ -9,7 +9,7 @@ with promql-parser). A mismatch is a CompileError, never a written file.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
@@ -55,6 +55,19 @@ def yaml_value(value: str, indent: int) -> str:
     return f"|{chomp}\n{body}"
 
 
+def yaml_mapping(mapping: Mapping[str, str], indent: int) -> str:
+    """The lines of a block mapping of strings, each key indented by ``indent`` spaces."""
+    return _mapping_lines(tuple(mapping.items()), indent)
+
+
+@lru_cache(maxsize=1 << 14)
+def _mapping_lines(items: tuple[tuple[str, str], ...], indent: int) -> str:
+    pad = " " * indent
+    return "\n".join(
+        f"{pad}{yaml_scalar(key)}: {yaml_value(value, indent + 2)}" for key, value in items
+    )
+
+
 def _block_safe(value: str) -> bool:
     lines = value.rstrip("\n").split("\n")
     return (
@@ -68,7 +81,14 @@ def _block_safe(value: str) -> bool:
 # Swapping one valid range duration for another never changes whether PromQL parses, so the
 # SLI rules of one SLO (the same query over different windows) are parsed once.
 _RANGE = re.compile(r"\[[0-9smhdwy]+\]")
+# Likewise for the validated ids in the compiler's own selectors: the rules of every SLO with the
+# same objective and windows share one shape.
+_OWN_LABEL_VALUE = re.compile(r'(sloth_(?:id|service|slo))="[-A-Za-z0-9_.]*"')
 _syntax_error_of_shape = lru_cache(maxsize=1 << 14)(syntax_error)
+
+
+def _shape(expr: str) -> str:
+    return _OWN_LABEL_VALUE.sub(r'\1=""', _RANGE.sub("[5m]", expr))
 
 
 @cache
@@ -83,6 +103,7 @@ def _template() -> jinja2.Template:
     )
     env.filters["yaml_scalar"] = yaml_scalar
     env.filters["yaml_value"] = yaml_value
+    env.filters["yaml_mapping"] = yaml_mapping
     return env.get_template("rules.yaml.j2")
 
 
@@ -100,13 +121,19 @@ def group_dict(group: RuleGroup) -> dict[str, Any]:
     return {"name": group.name, "rules": rules}
 
 
+def rules_document(header: Sequence[str], groups_text: str) -> str:
+    """A rules file: comment lines, then ``groups:`` and the rendered group items."""
+    comments = "".join(f"# {line}\n" for line in header)
+    return f"{comments}\ngroups:\n{groups_text}"
+
+
 def render_rules(groups: Sequence[RuleGroup], header: Sequence[str]) -> tuple[str, list[dict]]:
     """Render ``groups`` under a comment ``header``; return the text and its parsed groups.
 
     Raises CompileError when the text does not parse back to exactly ``groups`` or holds an
     expression that is not valid PromQL.
     """
-    text = _template().render(groups=groups, header=header)
+    text = rules_document(header, _template().render(groups=groups))
     expected = [group_dict(group) for group in groups]
     try:
         parsed = yaml_rs.loads(text)
@@ -116,7 +143,7 @@ def render_rules(groups: Sequence[RuleGroup], header: Sequence[str]) -> tuple[st
         raise CompileError("rendered rules do not read back as the generated rules")
     for group in expected:
         for rule in group["rules"]:
-            error = _syntax_error_of_shape(_RANGE.sub("[5m]", rule["expr"]))
+            error = _syntax_error_of_shape(_shape(rule["expr"]))
             if error:
                 name = rule.get("record") or rule.get("alert")
                 raise CompileError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
@@ -28,6 +29,7 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
+@cache
 def format_duration(seconds: int) -> str:
     """Return ``seconds`` as Prometheus formats durations: ``30d``, ``1w``, ``1h30m``.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -11,13 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alerting.compiler import compile_files, merge_rule_files, write_outputs
+from alerting.compiler import compile_inputs, merge_rule_files, write_folder
 from alerting.explain import Explanation, as_json, explain
 from alerting.loader import read_specs
 from alerting.promql import LABEL_NAME
 from alerting.proofs import promtool_path, proof_suite, run_suites
 from sre_platform.durations import format_duration, humanize
 from sre_platform.errors import Problem, SpecError
+from sre_platform.files import write_atomic
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -72,16 +74,22 @@ def compile_command(
     ),
 ) -> None:
     """Compile SLO specs into Prometheus recording and alerting rules."""
-    result = read_specs(inputs, period, parse_labels(extra_label))
-    if not result.ok:
-        raise SpecError(result.problems)
-    _print_warnings(result.problems)
-    files = compile_files(result.files)
-    if output is None:
-        sys.stdout.write(files[0].text if len(files) == 1 else merge_rule_files(files))
+    compilation = compile_inputs(
+        inputs, period, parse_labels(extra_label), jobs=os.cpu_count() or 1
+    )
+    if not compilation.ok:
+        raise SpecError(compilation.problems)
+    _print_warnings(compilation.problems)
+    if output is not None and _is_directory_target(output):
+        for target in write_folder(compilation.files, output):
+            err_console.print(f"wrote {target}")
         return
-    for target in write_outputs(files, output, _is_directory_target(output)):
-        err_console.print(f"wrote {target}")
+    merged = merge_rule_files(compilation.files)
+    if output is None:
+        sys.stdout.write(merged)
+        return
+    write_atomic(output, merged)
+    err_console.print(f"wrote {output}")
 
 
 app.command("generate", help="Alias of `compile`.")(compile_command)
