@@ -42,7 +42,9 @@ def _ports(replicas: int) -> Ports:
 
 
 def _query(prometheus: str, expr: str) -> float | None:
-    body = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
+    body = httpx.get(
+        f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10, trust_env=False
+    ).json()
     result = body["data"]["result"]
     return float(result[0]["value"][1]) if result else None
 

@@ -225,6 +225,11 @@ def _log_tail(run_dir: Path, name: str) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
+def _client(timeout: float) -> httpx.Client:
+    """An HTTP client for the lab's loopback services (never through a proxy from the env)."""
+    return httpx.Client(timeout=timeout, trust_env=False)
+
+
 def _healthy(client: httpx.Client, url: str) -> bool:
     try:
         return client.get(url).status_code == 200
@@ -244,10 +249,15 @@ def _wait_healthy(
     deadline = time.monotonic() + timeout
     while waiting:
         waiting = {name: url for name, url in waiting.items() if not _healthy(client, url)}
-        dead = [name for name in waiting if name in started and not procs.is_alive(started[name])]
+        # Our own children: waitpid says for certain whether one has ended, and how.
+        endings = {name: procs.ending(started[name].pid) for name in waiting if name in started}
+        dead = [name for name, how in endings.items() if how]
         if dead or (waiting and time.monotonic() > deadline):
             name = (dead or list(waiting))[0]
-            verb = "exited" if dead else f"did not answer {waiting[name]} within {timeout:.0f}s"
+            if dead:
+                verb = f"exited ({endings[name]})"
+            else:
+                verb = f"did not answer {waiting[name]} within {timeout:.0f}s"
             raise LabError(
                 f"{name} {verb}; the lab was stopped. Last lines of "
                 f"{procs.log_file(run_dir, name)}:\n{_log_tail(run_dir, name)}"
@@ -285,7 +295,7 @@ def up(config: LabConfig, health_timeout: float = HEALTH_TIMEOUT) -> UpResult:
     settings.save(config)
     started: dict[str, procs.PidRecord] = {}
     try:
-        with httpx.Client(timeout=2.0) as client:
+        with _client(2.0) as client:
             core = [name for name in START_ORDER if name != "loadgen"]
             _start(config, core, started)
             checks = {name: c.health_url for name, c in components(config).items() if name in core}
@@ -331,7 +341,7 @@ def status(run_dir: Path) -> LabStatus:
     records = {r.name: r for r in procs.read_records(run_dir)}
     table = components(config)
     problems: list[str] = []
-    with httpx.Client(timeout=3.0) as client:
+    with _client(3.0) as client:
         processes = []
         for name in START_ORDER:
             record = records.get(name)
@@ -400,7 +410,7 @@ def _each_replica(
     config: LabConfig, call: Callable[[httpx.Client, str], httpx.Response]
 ) -> tuple[dict[str, Any], ...]:
     results = []
-    with httpx.Client(timeout=5.0) as client:
+    with _client(5.0) as client:
         for index, url in enumerate(config.replica_urls, start=1):
             try:
                 response = call(client, url)
@@ -434,7 +444,7 @@ def kill_replica(run_dir: Path, index: int, seconds: int | None) -> BreakResult:
     if not 1 <= index <= len(config.ports.service):
         raise LabError(f"--kill-replica: the lab has replicas 1 to {len(config.ports.service)}")
     url = config.replica_urls[index - 1]
-    with httpx.Client(timeout=5.0) as client:
+    with _client(5.0) as client:
         try:
             if seconds is not None:
                 hold = f"{config.url('supervisor')}/replicas/{index}/hold"
@@ -449,7 +459,7 @@ def kill_replica(run_dir: Path, index: int, seconds: int | None) -> BreakResult:
 def heal(run_dir: Path, settle: float = 15.0) -> BreakResult:
     """Restart any replica held down, wait (up to ``settle`` s) for it, clear every fault."""
     config = require_running(run_dir)
-    with httpx.Client(timeout=5.0) as client:
+    with _client(5.0) as client:
         try:
             client.post(f"{config.url('supervisor')}/replicas/release").raise_for_status()
         except httpx.HTTPError as exc:

@@ -97,9 +97,24 @@ def _cmdline(pid: int) -> tuple[str, ...] | None:
     return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
 
 
+# How our own children ended, when this process reaped them (for error messages).
+_ENDINGS: dict[int, str] = {}
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            code = os.waitstatus_to_exitcode(status)
+            _ENDINGS[pid] = f"exit code {code}" if code >= 0 else f"signal {-code}"
+
+
+def ending(pid: int) -> str | None:
+    """How child ``pid`` ended ("exit code 1", "signal 9", or "ended"); None while it runs."""
+    _reap(pid)
+    if pid in _ENDINGS:
+        return _ENDINGS[pid]
+    return None if Path(f"/proc/{pid}").exists() else "ended"
 
 
 def is_alive(record: PidRecord) -> bool:

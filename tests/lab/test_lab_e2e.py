@@ -101,7 +101,8 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     again = sre("lab", "up", "--run-dir", str(run_dir), *port_options(ports))
     assert again.returncode == 0 and "already running" in again.stdout
 
-    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=10, trust_env=False).json()
+    groups = rules["data"]["groups"]
     alert_group = next(g for g in groups if g["name"] == f"{GROUP_ALERTS}{SLO_ID}")
     paging = [r for r in alert_group["rules"] if r["labels"].get(LABEL_SEVERITY) == SEVERITY_PAGE]
     assert [r["name"] for r in paging] == [ALERTNAME]
@@ -154,7 +155,7 @@ def _running(pid: int) -> bool:
 def _replica(run_dir: Path, index: int) -> dict[str, Any]:
     config = settings.load(run_dir)
     assert config is not None
-    replicas = httpx.get(f"{config.url('supervisor')}/replicas", timeout=5).json()
+    replicas = httpx.get(f"{config.url('supervisor')}/replicas", timeout=5, trust_env=False).json()
     replica: dict[str, Any] = replicas[index - 1]
     return replica
 

@@ -100,3 +100,31 @@ def test_a_free_port_has_no_holder() -> None:
     port = procs.free_port()
     assert procs.port_is_free(port)
     assert procs.port_holder(port) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param("import sys; sys.exit(3)", "exit code 3", id="an exit code is reported"),
+        pytest.param(
+            "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+            "signal 9",
+            id="a kill by signal is reported",
+        ),
+    ],
+)
+def test_how_a_child_ended_is_known(tmp_path: Path, code: str, expected: str) -> None:
+    pid = procs.spawn(tmp_path, "short", [sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while procs.ending(pid) is None:
+        assert time.monotonic() < deadline, "the child never ended"
+        time.sleep(0.05)
+    assert procs.ending(pid) == expected
+
+
+def test_a_running_child_has_not_ended(tmp_path: Path) -> None:
+    pid = procs.spawn(tmp_path, "sleeper", SLEEP)
+    try:
+        assert procs.ending(pid) is None
+    finally:
+        procs.stop_group(pid)
