@@ -32,3 +32,8 @@ lint:
 format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench:
+	$(BIN)/python benchmarks/bench_compile.py
+	$(BIN)/python benchmarks/bench_stack_render.py
+	$(BIN)/python benchmarks/bench_lab_load.py
