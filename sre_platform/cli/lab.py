@@ -132,16 +132,21 @@ def _status_json(status: LabStatus) -> str:
     return json.dumps(asdict(status), indent=2)
 
 
-def _print_status(status: LabStatus) -> None:
-    slos = Table(title="SLOs", title_justify="left")
-    slos.add_column("service/slo", no_wrap=True)
-    for column in ("objective", "SLI 5m", "SLI 1h", "burn", "budget left"):
-        slos.add_column(column, justify="right")
-    slos.add_column("firing")
+def _slo_tables(status: LabStatus) -> list[Table]:
+    """One table per service: objective, SLIs, burn rate, budget left and alerts per SLO."""
+    tables: dict[str, Table] = {}
     for row in status.slos:
+        table = tables.get(row.service)
+        if table is None:
+            table = Table(title=f"SLOs of {row.service}", title_justify="left")
+            table.add_column("slo", no_wrap=True)
+            for column in ("objective", "SLI 5m", "SLI 1h", "burn", "budget left"):
+                table.add_column(column, justify="right", no_wrap=True)
+            table.add_column("firing", no_wrap=True)
+            tables[row.service] = table
         firing = sorted({alert.severity for alert in row.alerts_firing})
-        slos.add_row(
-            f"{row.service}/{row.slo}",
+        table.add_row(
+            row.slo,
             _percent(row.objective, 1),
             _percent(row.sli_5m, 2),
             _percent(row.sli_1h, 2),
@@ -149,7 +154,19 @@ def _print_status(status: LabStatus) -> None:
             _percent(row.budget_remaining, 1),
             "[red]" + ", ".join(firing) + "[/]" if firing else "-",
         )
-    console.print(slos)
+    return list(tables.values())
+
+
+def _widen_for_pipes() -> None:
+    """Files and pipes get whole tables instead of 80 columns of ellipses."""
+    if not console.is_terminal:
+        console.width = max(console.width, 120)
+
+
+def _print_status(status: LabStatus) -> None:
+    _widen_for_pipes()
+    for table in _slo_tables(status):
+        console.print(table)
     processes = Table(title="Processes", title_justify="left")
     for column in ("name", "pid", "alive", "healthy", "restarts", "url"):
         processes.add_column(column)
@@ -251,6 +268,7 @@ def notifications_command(
     if not found:
         console.print("no notifications yet")
         return
+    _widen_for_pipes()
     table = Table()
     for column in ("received", "receiver", "status", "alert", "slo", "alerts"):
         table.add_column(column)

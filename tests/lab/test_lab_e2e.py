@@ -120,6 +120,9 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     row = _slo_row(run_dir)
     assert {"alertname": ALERTNAME, "severity": SEVERITY_PAGE} in row["alerts_firing"]
     assert row["burn_rate"] > 14.4
+    table = sre("lab", "status", "--run-dir", str(run_dir))
+    assert "SLOs of exchange" in table.stdout and SLO in table.stdout, table.stdout
+    assert "page" in table.stdout, table.stdout
 
     healed = sre("lab", "heal", "--run-dir", str(run_dir))
     assert healed.returncode == 0, healed.stderr
@@ -128,6 +131,9 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
         lambda: _page(control.notifications(run_dir), "resolved"),
         RESOLVE_CAP,
     )
+
+    shown = sre("lab", "notifications", "--run-dir", str(run_dir))
+    assert "resolved" in shown.stdout and ALERTNAME in shown.stdout, shown.stdout
 
     # An unclean stop of one part: the next `down` cleans it up and leaves nothing behind.
     pids = _all_pids(run_dir)
