@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sre_platform.durations import parse_duration
+from sre_platform.durations import DurationText, parse_duration
 from sre_platform.errors import PolicyFileError, Problem
 
 DEFAULT_POLICY_FILE = Path("ops/error-budget-policy.yaml")
@@ -54,15 +54,9 @@ class FastBurnSpec(_Spec):
 
 class OutageSpec(_Spec):
     max_budget_spent: Annotated[float, Field(gt=0, le=1)]
-    window: Text
+    window: DurationText
     requires: Text = "a postmortem with at least one P0 action item"
     release: Release = Release.ALLOW
-
-    @field_validator("window")
-    @classmethod
-    def _window_is_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class ExceptionSpec(_Spec):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sre_platform.durations import parse_duration
+from sre_platform.durations import DurationText
 from sre_platform.errors import Problem, StackConfigError
 
 PROJECT = "sre-platform"
@@ -98,15 +98,9 @@ class InstanceRefreshSettings(_Model):
     """Rolling replacement on every launch template change, with automatic rollback."""
 
     checkpoint_percentages: tuple[int, ...] = (50, 100)
-    checkpoint_delay: str = "5m"
+    checkpoint_delay: DurationText = "5m"
     min_healthy_percentage: int = Field(default=90, ge=0, le=100)
-    instance_warmup: str = "2m"
-
-    @field_validator("checkpoint_delay", "instance_warmup")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    instance_warmup: DurationText = "2m"
 
     @field_validator("checkpoint_percentages")
     @classmethod
@@ -211,13 +205,7 @@ class SloSettings(_Model):
     """Where the SLO specs are and the SLO period the compiler uses at deploy time."""
 
     specs_dir: str = "slo_specs"
-    period: str = "30d"
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    period: DurationText = "30d"
 
 
 class PlatformSettings(_Model):
