@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sre_platform.durations import DurationText, parse_duration
-from sre_platform.errors import PolicyFileError, Problem
+from sre_platform.errors import PolicyFileError, Problem, field_path
 
 DEFAULT_POLICY_FILE = Path("ops/error-budget-policy.yaml")
 
@@ -295,16 +295,6 @@ def build_policy(spec: PolicySpec, source: str) -> Policy:
     return Policy(source=source, default=default, services=MappingProxyType(services))
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
 _RATIO_MESSAGES = {
     "budget_remaining_above": "must be between 0 and 1",
     "max_budget_spent": "must be above 0 and at most 1",
@@ -334,7 +324,7 @@ def parse_policy(data: object, source: str) -> Policy:
     except ValidationError as exc:
         raise PolicyFileError(
             [
-                Problem(_message(error), file=source, field=_field_path(error["loc"]) or None)
+                Problem(_message(error), file=source, field=field_path(error["loc"]) or None)
                 for error in exc.errors()
             ]
         ) from None

@@ -6,6 +6,7 @@ carries where it happened (file, SLO, field path) so a user can fix it without a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -29,6 +30,17 @@ class Problem:
             parts.append(self.field)
         parts.append(self.message)
         return ": ".join(parts)
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    """A pydantic error location as a field path: ``("tiers", 2, "name")`` -> ``tiers[2].name``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
 
 
 class SreError(Exception):

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sre_platform.durations import DurationText
-from sre_platform.errors import Problem, StackConfigError
+from sre_platform.errors import Problem, StackConfigError, field_path
 
 PROJECT = "sre-platform"
 AWS = "aws"
@@ -272,13 +272,7 @@ class StackSettings(_Model):
 
 
 def _key(namespace: str, loc: Iterable[Any]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return f"{namespace}:{path}"
+    return f"{namespace}:{field_path(loc)}"
 
 
 def _message(error: Mapping[str, Any]) -> str:
