@@ -23,8 +23,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumiverse_grafana as grafana
-import yaml
 
+from alerting.generate import RuleGroup
+from alerting.render import render_rules
 from alerting.routing import alertmanager_config, render_amp_definition, sns_receiver
 from components.policy_documents import assume_role, document, statement
 
@@ -38,27 +39,22 @@ class RuleSource:
     """Compiled rule groups of one SLO spec file (``name`` is the spec's stem)."""
 
     name: str
-    groups: Sequence[Mapping[str, Any]]
+    groups: Sequence[RuleGroup]
 
 
 @dataclass(frozen=True)
 class RuleNamespace:
-    """One AMP rule groups namespace: its name and its rules file."""
+    """One AMP rule groups namespace: its name and its rule groups."""
 
     name: str
-    groups: tuple[Mapping[str, Any], ...]
+    groups: tuple[RuleGroup, ...]
 
     @property
     def data(self) -> str:
-        """The namespace's rules file (Prometheus rule-file YAML)."""
-        return render_rules(self.groups)
-
-
-def render_rules(groups: Sequence[Mapping[str, Any]]) -> str:
-    """Render rule groups as a Prometheus rules file."""
-    return yaml.safe_dump(
-        {"groups": [dict(g) for g in groups]}, sort_keys=False, default_flow_style=False
-    )
+        """The namespace's rules file, rendered and checked by the compiler's own renderer."""
+        header = [f"SLO rules compiled by sre-platform: AMP rule groups namespace {self.name}."]
+        text, _ = render_rules(self.groups, header)
+        return text
 
 
 def namespace_name(source: str, index: int, total: int) -> str:
@@ -68,6 +64,10 @@ def namespace_name(source: str, index: int, total: int) -> str:
         base = f"r{base}"
     suffix = f"-{index + 1}" if total > 1 else ""
     return base[: NAMESPACE_NAME_MAX - len(suffix)] + suffix
+
+
+def _size(name: str, groups: Sequence[RuleGroup]) -> int:
+    return len(RuleNamespace(name, tuple(groups)).data.encode())
 
 
 def pack_rule_namespaces(
@@ -80,14 +80,16 @@ def pack_rule_namespaces(
     """
     namespaces: list[RuleNamespace] = []
     for source in sources:
-        chunks: list[list[Mapping[str, Any]]] = []
+        chunks: list[list[RuleGroup]] = []
         for group in source.groups:
-            if len(render_rules([group]).encode()) > max_bytes:
+            if _size(source.name, [group]) > max_bytes:
                 raise ValueError(
-                    f"rule group {group.get('name')!r} of {source.name} is larger than "
-                    f"{max_bytes} bytes"
+                    f"rule group {group.name!r} of {source.name} is larger than {max_bytes} bytes"
                 )
-            if chunks and len(render_rules([*chunks[-1], group]).encode()) <= max_bytes:
+            if (
+                chunks
+                and len(RuleNamespace(source.name, (*chunks[-1], group)).data.encode()) <= max_bytes
+            ):
                 chunks[-1].append(group)
             else:
                 chunks.append([group])

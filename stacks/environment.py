@@ -53,7 +53,7 @@ def compile_rules(settings: StackSettings, project_dir: Path) -> list[RuleSource
     if not specs.is_absolute():
         specs = project_dir / specs
     files = compile_specs([specs], period=slo.period)
-    return [RuleSource(name=Path(f.source).stem, groups=f.groups) for f in files]
+    return [RuleSource(name=Path(f.source).stem, groups=f.rule_groups) for f in files]
 
 
 def aws_provider(name: str, settings: AwsSettings, tags: dict[str, str]) -> aws.Provider:

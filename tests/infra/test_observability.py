@@ -8,6 +8,8 @@ import re
 import pytest
 import yaml
 
+from alerting.generate import Rule, RuleGroup
+from alerting.render import group_dict
 from components.observability import (
     NAMESPACE_NAME_MAX,
     Dashboard,
@@ -17,7 +19,6 @@ from components.observability import (
     RuleSource,
     namespace_name,
     pack_rule_namespaces,
-    render_rules,
 )
 from tests.infra.conftest import TAGS, declare, of_type
 
@@ -27,11 +28,10 @@ NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
 AMP_NAME = re.compile(r"^[0-9A-Za-z][-.0-9A-Z_a-z]*$")
 
 
-def _group(name: str, rules: int = 3) -> dict:
-    return {
-        "name": name,
-        "rules": [{"record": f"job:up:sum{i}", "expr": "sum(up)"} for i in range(rules)],
-    }
+def _group(name: str, rules: int = 3) -> RuleGroup:
+    return RuleGroup(
+        name, tuple(Rule(record=f"job:up:sum{i}", expr="sum(up)", labels={}) for i in range(rules))
+    )
 
 
 SOURCES = [
@@ -71,15 +71,16 @@ def test_each_spec_file_gets_a_namespace_with_exactly_its_groups(obs: dict) -> N
     namespaces = {n.inputs["name"]: n.inputs for n in of_type(obs, NAMESPACE)}
     assert set(namespaces) == {"exchange", "payments"}
     for source in SOURCES:
-        assert yaml.safe_load(namespaces[source.name]["data"]) == {"groups": list(source.groups)}
+        expected = [group_dict(group) for group in source.groups]
+        assert yaml.safe_load(namespaces[source.name]["data"]) == {"groups": expected}
 
 
 @pytest.mark.parametrize(
     "max_bytes",
     [
-        pytest.param(200, id="a tiny limit puts about one group in each namespace"),
-        pytest.param(400, id="a small limit packs a few groups together"),
-        pytest.param(1000, id="a larger limit packs more groups together"),
+        pytest.param(330, id="a tiny limit puts about one group in each namespace"),
+        pytest.param(600, id="a small limit packs a few groups together"),
+        pytest.param(1500, id="a larger limit packs more groups together"),
         pytest.param(100_000, id="under the limit everything stays in one namespace"),
     ],
 )
@@ -118,8 +119,9 @@ def test_namespace_names_follow_amp_rules(source: str, index: int, total: int) -
     assert AMP_NAME.match(name) and len(name) <= NAMESPACE_NAME_MAX
 
 
-def test_render_rules_is_a_prometheus_rules_file() -> None:
-    assert yaml.safe_load(render_rules([_group("g")])) == {"groups": [_group("g")]}
+def test_namespace_data_is_a_prometheus_rules_file() -> None:
+    (namespace,) = pack_rule_namespaces([RuleSource("x", [_group("g")])])
+    assert yaml.safe_load(namespace.data) == {"groups": [group_dict(_group("g"))]}
 
 
 def test_the_alert_manager_routes_pages_and_tickets_to_their_topics(obs: dict) -> None:
