@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +48,7 @@ from alerting.model import SLO, Alert, EventsSLI, frozen_map
 from alerting.render import render_rules
 from alerting.windows import BurnTier, WindowCatalog, catalog_for
 from sre_platform.durations import format_duration, humanize
-from sre_platform.errors import ToolMissingError
+from sre_platform.tools import find_tool
 
 PROOF_ERRORS = "sre_proof_errors_total"
 PROOF_REQUESTS = "sre_proof_requests_total"
@@ -63,9 +62,6 @@ STEADY_EVALUATIONS = 200  # about this many rule evaluations over the steady bur
 # promtool's unit-test engine refuses queries that load more than 10,000 samples.
 MAX_WINDOW_SAMPLES = 4900
 _ROUND_STEPS = [d for d in range(1, 3601) if 3600 % d == 0]
-PROMTOOL_HINT = (
-    "install Debian's `prometheus` package (apt-get install prometheus) or run `make install`"
-)
 _TIE = Fraction(1, 10**6)  # closer than this to a threshold, rounding decides: avoid
 # Counter increments are rounded to multiples of 2**-20: every value and every sum promtool
 # forms from them is then an exact float, so a counter never dips (a dip reads as a reset).
@@ -511,10 +507,7 @@ def promtool_test_text(suite: ProofSuite, proof: Proof) -> str:
 
 def promtool_path(promtool: str = "promtool") -> str:
     """The promtool executable; raise ToolMissingError when it is not installed."""
-    found = shutil.which(promtool)
-    if not found:
-        raise ToolMissingError("promtool", PROMTOOL_HINT)
-    return found
+    return find_tool("promtool", promtool)
 
 
 def write_suite(suite: ProofSuite, directory: Path) -> dict[str, Path]:

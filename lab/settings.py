@@ -8,29 +8,17 @@ be repeated.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sre_platform.errors import LabError, ToolMissingError
+from sre_platform import tools
+from sre_platform.errors import LabError
 from sre_platform.files import write_atomic
 
 DEFAULT_RUN_DIR = ".lab"
 RUN_DIR_ENV = "SRE_LAB_DIR"
 STATE_FILE = "lab.json"
-
-# Candidate program names per tool: Debian's name first, then the upstream release's.
-TOOL_NAMES: dict[str, tuple[str, ...]] = {
-    "prometheus": ("prometheus",),
-    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
-    "node_exporter": ("prometheus-node-exporter", "node_exporter"),
-}
-TOOL_PACKAGES = {
-    "prometheus": "prometheus",
-    "alertmanager": "prometheus-alertmanager",
-    "node_exporter": "prometheus-node-exporter",
-}
 
 
 class _Frozen(BaseModel):
@@ -127,18 +115,7 @@ def service_ports(first: int, replicas: int, explicit: str | None) -> tuple[int,
 
 def find_tool(tool: str, override: str | None = None) -> str:
     """Return the absolute path of ``tool``, or raise ToolMissingError saying how to install it."""
-    candidates = (override,) if override else TOOL_NAMES[tool]
-    for name in candidates:
-        found = shutil.which(name)
-        if found:
-            return found
-    package = TOOL_PACKAGES[tool]
-    tried = ", ".join(candidates)
-    raise ToolMissingError(
-        tried,
-        f"install it with `sudo apt-get install {package}` (or `make install`), download the "
-        f"release binary from prometheus.io, or pass its path with --{tool.replace('_', '-')}-bin",
-    )
+    return tools.find_tool(tool, override, option=f"--{tool.replace('_', '-')}-bin")
 
 
 def save(config: LabConfig) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from sre_platform.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,16 +25,12 @@ def write_spec(tmp_path: Path, body: str, name: str = "spec.yaml") -> Path:
     return path
 
 
-def promtool() -> str:
-    """Path of promtool; skip the test where it is not installed."""
-    found = shutil.which("promtool")
-    if not found:
-        pytest.fail("promtool is not installed: run `make install`")
-    return found
-
-
 def run_promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """Run promtool with ``args`` and return the finished process."""
     return subprocess.run(
-        [promtool(), *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+        [find_tool("promtool"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )

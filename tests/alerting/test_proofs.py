@@ -32,7 +32,8 @@ from alerting.render import render_rules
 from alerting.windows import catalog_for
 from sre_platform.cli import slo as slo_cli
 from sre_platform.errors import ToolMissingError
-from tests.alerting.helpers import FIXTURES, ROOT, promtool, write_spec
+from sre_platform.tools import find_tool
+from tests.alerting.helpers import FIXTURES, ROOT, write_spec
 
 EXAMPLES = [
     *sorted((ROOT / "slo_specs").glob("*.y*ml")),
@@ -46,7 +47,6 @@ def slos_of(*paths: Path) -> list[SLO]:
 
 
 def run(suites: list[ProofSuite], tmp_path: Path) -> list[ProofResult]:
-    promtool()
     return run_suites(suites, tmp_path)
 
 
@@ -296,7 +296,7 @@ runner = CliRunner()
 
 
 def test_sre_slo_test_runs_the_proofs_and_keeps_the_files(tmp_path: Path) -> None:
-    promtool()
+    find_tool("promtool")
     spec = variant_spec(tmp_path, "1d", 99.9)
     keep = tmp_path / "kept"
     result = runner.invoke(
@@ -315,7 +315,7 @@ def test_sre_slo_test_runs_the_proofs_and_keeps_the_files(tmp_path: Path) -> Non
 def test_sre_slo_test_names_the_slo_and_proof_that_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    promtool()
+    find_tool("promtool")
     spec = variant_spec(tmp_path, "1d", 99.9)
     monkeypatch.setattr(
         slo_cli,

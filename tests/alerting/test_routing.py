@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,13 +23,8 @@ from alerting.routing import (
     sns_receiver,
     webhook_receiver,
 )
-
-
-def _amtool() -> str:
-    found = shutil.which("amtool")
-    if not found:
-        pytest.fail("amtool is not installed: run `make install`")
-    return found
+from lab.procs import free_port
+from sre_platform.tools import find_tool
 
 
 def _lab_config(url: str) -> str:
@@ -50,7 +43,10 @@ def config_file(tmp_path: Path) -> Path:
 
 def test_amtool_accepts_the_lab_configuration(config_file: Path) -> None:
     result = subprocess.run(
-        [_amtool(), "check-config", str(config_file)], capture_output=True, text=True, timeout=60
+        [find_tool("amtool"), "check-config", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -66,7 +62,7 @@ def test_amtool_accepts_the_amp_configuration(tmp_path: Path) -> None:
     path = tmp_path / "amp.yml"
     path.write_text(inner)
     result = subprocess.run(
-        [_amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60
+        [find_tool("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -91,7 +87,7 @@ def test_amtool_accepts_the_amp_configuration(tmp_path: Path) -> None:
 )
 def test_routes(config_file: Path, labels: list[str], receiver: str) -> None:
     result = subprocess.run(
-        [_amtool(), "config", "routes", "test", f"--config.file={config_file}", *labels],
+        [find_tool("amtool"), "config", "routes", "test", f"--config.file={config_file}", *labels],
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,22 +108,14 @@ class _Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, dict]]]]:
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if not binary:
-        pytest.fail("alertmanager is not installed: run `make install`")
+    binary = find_tool("alertmanager")
     recorder = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     _Recorder.received = []
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     (tmp_path / "am.yml").write_text(_lab_config(f"http://127.0.0.1:{recorder.server_port}"))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,

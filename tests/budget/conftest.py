@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from alerting.names import (
     TIME_PERIOD_DAYS,
     sli_error_record,
 )
+from sre_platform.tools import find_tool
 
 STARTUP_TIMEOUT_SECONDS = 60
 HISTORY_SECONDS = 2 * 3600
@@ -104,13 +104,6 @@ def openmetrics(states: tuple[SloState, ...], now: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run `make install` (Debian package prometheus)")
-    return path
-
-
 def _wait_for_address(log: Path, process: subprocess.Popen[bytes]) -> str:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     pattern = re.compile(r'msg="Listening on" address=(127\.0\.0\.1:\d+)')
@@ -141,7 +134,7 @@ def running_prometheus(root: Path, history: str, rules: str | None = None) -> It
     """Backfill ``history`` (OpenMetrics) into a fresh TSDB under ``root``, start Prometheus on
     127.0.0.1 (a port it picks itself) with ``rules`` evaluated every second, and stop it after.
     """
-    promtool, prometheus = _tool("promtool"), _tool("prometheus")
+    promtool, prometheus = find_tool("promtool"), find_tool("prometheus")
     data, history_file = root / "data", root / "history.om"
     history_file.write_text(history, encoding="utf-8")
     subprocess.run(
