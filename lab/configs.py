@@ -26,7 +26,7 @@ from alerting.routing import (
     render_alertmanager_config,
     webhook_receiver,
 )
-from lab.receiver import hook_url
+from lab.notifications import hook_url
 from lab.settings import LabConfig
 from sre_platform.errors import CompileError
 from sre_platform.files import write_atomic

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from lab import configs, procs, settings
-from lab.receiver import NOTIFICATIONS_FILE, Notification, read_notifications
+from lab.notifications import NOTIFICATIONS_FILE, Notification, read_notifications
 from lab.settings import LabConfig
 from lab.slo_status import SloRow, slo_rows
 from sre_platform.errors import LabError

@@ -22,7 +22,7 @@ import yaml
 
 from alerting.names import GROUP_ALERTS, LABEL_SEVERITY, LABEL_SLO, SEVERITY_PAGE
 from lab import control, procs, settings
-from lab.receiver import Notification
+from lab.notifications import Notification
 from lab.settings import Ports
 from tests.lab.helpers import ROOT, lab_ports, port_options, sre
 
