@@ -69,8 +69,14 @@ def _status(run_dir: Path) -> dict[str, Any]:
     return status
 
 
-def _slo_row(run_dir: Path) -> dict[str, Any]:
-    return next(row for row in _status(run_dir)["slos"] if row["slo"] == SLO)
+def _slo_row(run_dir: Path) -> dict[str, Any] | None:
+    """The order API SLO's status row; None until Prometheus has recorded its first series."""
+    return next((row for row in _status(run_dir)["slos"] if row["slo"] == SLO), None)
+
+
+def _has_traffic(run_dir: Path) -> bool:
+    row = _slo_row(run_dir)
+    return row is not None and row["sli_5m"] is not None
 
 
 def _all_pids(run_dir: Path) -> set[int]:
@@ -111,13 +117,14 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     assert status["prometheus_url"] == prometheus
     assert status["alertmanager_url"] == f"http://127.0.0.1:{ports.alertmanager}"
     assert all(p["alive"] and p["healthy"] for p in status["processes"]), status["processes"]
-    _wait_for("traffic in the SLI", lambda: _slo_row(run_dir)["sli_5m"] is not None, DATA_CAP)
+    _wait_for("traffic in the SLI", lambda: _has_traffic(run_dir), DATA_CAP)
 
     broken = sre("lab", "break", "--error-rate", "1", "--run-dir", str(run_dir))
     assert broken.returncode == 0, broken.stderr
     page = _wait_for("the page", lambda: _page(control.notifications(run_dir), "firing"), PAGE_CAP)
     assert page.labels["sloth_slo"] == SLO
     row = _slo_row(run_dir)
+    assert row is not None
     assert {"alertname": ALERTNAME, "severity": SEVERITY_PAGE} in row["alerts_firing"]
     assert row["burn_rate"] > 14.4
     table = sre("lab", "status", "--run-dir", str(run_dir))
