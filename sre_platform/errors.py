@@ -44,9 +44,38 @@ def field_path(loc: Iterable[int | str]) -> str:
 
 
 class SreError(Exception):
-    """Base of every error sre-platform raises on purpose."""
+    """Base of every error sre-platform raises on purpose.
+
+    Exit codes of every verb: 0 success, 1 an error (bad input, a failed check, a process or
+    service that did not do what was asked), 2 a usage error (as typer/click give for an unknown
+    option); the release gate adds 3 (frozen) and 4 (cannot decide).
+    """
+
+    exit_code = 1
+
+
+class UsageError(SreError):
+    """A command-line option with a value the command cannot use (exit 2, like click's)."""
 
     exit_code = 2
+
+
+class OutputError(SreError):
+    """An output file that cannot or must not be written (names the path and the reason)."""
+
+
+class InputFileError(SreError):
+    """An input file that cannot be read or parsed safely (names the file and the reason)."""
+
+    def __init__(self, file: str, message: str) -> None:
+        super().__init__(f"{file}: {message}")
+        self.file = file
+        self.message = message
+
+    @property
+    def problem(self) -> Problem:
+        """The error as a Problem, for callers that report every problem of their inputs."""
+        return Problem(self.message, file=self.file)
 
 
 @dataclass

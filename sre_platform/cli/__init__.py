@@ -1,12 +1,17 @@
 """The `sre` console script: `sre slo ...`, `sre lab ...`, `sre stack ...`, `sre budget ...`.
 
 Each verb group lives in its own module; this one assembles them and owns the one place where
-errors become messages and exit codes.
+errors become messages and exit codes: 0 success, 1 an error, 2 a usage error (an unknown
+option or a value the command cannot use); the release gate adds 3 (frozen) and 4 (cannot
+decide). See README "Exit codes".
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
 from rich.console import Console
@@ -14,14 +19,44 @@ from rich.text import Text
 
 from sre_platform.errors import Problem, ProblemsError, SreError
 
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def package_version() -> str:
+    """The installed sre-platform version."""
+    try:
+        return version("sre-platform")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sre {package_version()} (Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     help="sre-platform: reliability engineering for AWS, as code.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: flags show no `<bool>` metavar, and help reads the same in a pipe.
+    rich_markup_mode=None,
 )
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """sre-platform: reliability engineering for AWS, as code."""
 
 
 def _register() -> None:
@@ -53,3 +88,14 @@ def main() -> None:
         sys.exit(report(error))
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # `sre ... | head`: the reader left; say nothing more, as coreutils do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except OSError as error:
+        # Last resort: an OS error a verb did not turn into an SreError still gets a message.
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
+        err_console.print(Text.assemble(("error", "red"), f": {where}{reason}"))
+        sys.exit(1)
