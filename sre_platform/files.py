@@ -33,6 +33,9 @@ def _existing_mode(target: Path) -> int | None:
         info = target.stat()
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        blocker = next((p for p in target.parents if p.is_file()), target.parent)
+        raise OutputError(f"{target}: cannot write: {blocker} is a file, not a folder") from None
     except OSError as error:
         raise OutputError(f"{target}: cannot write: {_reason(error)}") from None
     if not stat.S_ISREG(info.st_mode):
