@@ -3,6 +3,11 @@
 Pages go to the page receiver, tickets to the ticket receiver, grouped by service and SLO; a
 ticket is inhibited while the same SLO pages. Only the receivers (SNS topics in AWS, a local
 recorder in the lab) and the timings differ between the two.
+
+Alerts that are not an SLO's (the lab's own, lab/rules/lab-alerts.yaml) route on the same
+severity label but have no ``sloth_id``. Alertmanager takes a label missing on both sides as
+equal, so the inhibit rule's source must have a ``sloth_id``: otherwise any such page would
+inhibit every such ticket.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def alertmanager_config(
         },
         "inhibit_rules": [
             {
-                "source_matchers": [f'{LABEL_SEVERITY}="{page}"'],
+                "source_matchers": [f'{LABEL_SEVERITY}="{page}"', f'{LABEL_ID}=~".+"'],
                 "target_matchers": [f'{LABEL_SEVERITY}="{ticket}"'],
                 "equal": [LABEL_ID],
             }

@@ -1,6 +1,8 @@
-"""The lab's generated configuration: Prometheus, its SLO rules, and Alertmanager.
+"""The lab's generated configuration: Prometheus, its SLO rules and lab alerts, and Alertmanager.
 
 - the rules are the project compiler's output for slo_specs/, the same text AMP receives;
+- the lab's own alerts (lab/rules/lab-alerts.yaml: a dead replica, orders clients get no answer
+  to) are copied beside them: the SLO rules only see what the replicas answered;
 - Alertmanager gets the platform's routing tree (alerting.routing) with the SNS receivers
   replaced by the local receiver and the lab's short timings;
 - Prometheus' configuration is rendered from a Jinja2 template with every value passed as data
@@ -32,6 +34,7 @@ from sre_platform.errors import CompileError
 from sre_platform.files import write_atomic
 
 CONFIG_DIR = "config"
+LAB_RULES_SOURCE = Path(__file__).with_name("rules") / "lab-alerts.yaml"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,12 @@ class LabFiles:
     prometheus: Path
     alertmanager: Path
     rules: Path
+    lab_rules: Path
+
+    @property
+    def rule_files(self) -> tuple[Path, ...]:
+        """Every rules file Prometheus loads: the compiled SLO rules, then the lab's alerts."""
+        return (self.rules, self.lab_rules)
 
 
 @dataclass(frozen=True)
@@ -58,12 +67,18 @@ class GeneratedConfigs:
     prometheus: str
     alertmanager: str
     rules: str
+    lab_rules: str
 
 
 def files_of(run_dir: Path) -> LabFiles:
     """The paths of the generated files in ``run_dir``."""
     base = run_dir / CONFIG_DIR
-    return LabFiles(base / "prometheus.yml", base / "alertmanager.yml", base / "slo-rules.yaml")
+    return LabFiles(
+        base / "prometheus.yml",
+        base / "alertmanager.yml",
+        base / "slo-rules.yaml",
+        base / LAB_RULES_SOURCE.name,
+    )
 
 
 def scrape_jobs(config: LabConfig) -> tuple[ScrapeJob, ...]:
@@ -83,7 +98,7 @@ def scrape_jobs(config: LabConfig) -> tuple[ScrapeJob, ...]:
     )
 
 
-def prometheus_yaml(config: LabConfig, rules_file: Path) -> str:
+def prometheus_yaml(config: LabConfig, rule_files: tuple[Path, ...]) -> str:
     """Render Prometheus' configuration for ``config`` and check it parses back as expected."""
     env = Environment(
         loader=PackageLoader("lab", "templates"),
@@ -98,13 +113,15 @@ def prometheus_yaml(config: LabConfig, rules_file: Path) -> str:
         scrape_interval=config.scrape_interval,
         scrape_timeout=config.scrape_interval,
         evaluation_interval=config.evaluation_interval,
-        rules_file=str(rules_file),
+        rule_files=[str(path) for path in rule_files],
         alertmanager=f"127.0.0.1:{config.ports.alertmanager}",
         jobs=[{"name": job.name, "targets": list(job.targets)} for job in jobs],
     )
     parsed = yaml.safe_load(text)
     names = [job.get("job_name") for job in parsed.get("scrape_configs", [])]
-    if names != [job.name for job in jobs] or parsed.get("rule_files") != [str(rules_file)]:
+    if names != [job.name for job in jobs] or parsed.get("rule_files") != [
+        str(path) for path in rule_files
+    ]:
         raise CompileError("the rendered Prometheus configuration does not read back as rendered")
     return text
 
@@ -121,13 +138,19 @@ def rules_yaml(config: LabConfig) -> str:
     return merge_rule_files(compile_specs(list(config.specs), period=config.period))
 
 
+def lab_rules_yaml() -> str:
+    """The lab's own alerting rules (the same for every lab)."""
+    return LAB_RULES_SOURCE.read_text(encoding="utf-8")
+
+
 def generate(config: LabConfig) -> GeneratedConfigs:
     """Every generated text for ``config`` (no files touched)."""
     files = files_of(config.run_dir)
     return GeneratedConfigs(
-        prometheus=prometheus_yaml(config, files.rules),
+        prometheus=prometheus_yaml(config, files.rule_files),
         alertmanager=alertmanager_yaml(config),
         rules=rules_yaml(config),
+        lab_rules=lab_rules_yaml(),
     )
 
 
@@ -135,6 +158,7 @@ def write(config: LabConfig, generated: GeneratedConfigs) -> LabFiles:
     """Write the generated texts atomically into the run directory."""
     files = files_of(config.run_dir)
     write_atomic(files.rules, generated.rules)
+    write_atomic(files.lab_rules, generated.lab_rules)
     write_atomic(files.alertmanager, generated.alertmanager)
     write_atomic(files.prometheus, generated.prometheus)
     return files

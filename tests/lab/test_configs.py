@@ -29,6 +29,17 @@ def test_promtool_accepts_the_prometheus_config_and_its_rules(lab_config: LabCon
     assert "SUCCESS" in result.stdout and str(files.rules) in result.stdout
 
 
+def test_prometheus_loads_the_lab_alerts_beside_the_slo_rules(lab_config: LabConfig) -> None:
+    files = configs.write(lab_config, configs.generate(lab_config))
+    parsed = yaml.safe_load(files.prometheus.read_text())
+    assert parsed["rule_files"] == [str(files.rules), str(files.lab_rules)]
+    assert files.lab_rules.parent == files.rules.parent
+    assert files.lab_rules.read_text() == configs.LAB_RULES_SOURCE.read_text()
+    result = _check("promtool", "check", "config", str(files.prometheus))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 4 rules found\n" in result.stdout.split(str(files.lab_rules), 1)[1]
+
+
 def test_amtool_accepts_the_alertmanager_config(lab_config: LabConfig) -> None:
     files = configs.write(lab_config, configs.generate(lab_config))
     result = _check("amtool", "check-config", str(files.alertmanager))
@@ -60,7 +71,7 @@ def test_alertmanager_uses_the_lab_timing(lab_config: LabConfig) -> None:
 
 
 def test_prometheus_scrapes_every_component_with_short_intervals(lab_config: LabConfig) -> None:
-    parsed = yaml.safe_load(configs.prometheus_yaml(lab_config, Path("/r.yaml")))
+    parsed = yaml.safe_load(configs.prometheus_yaml(lab_config, (Path("/r.yaml"),)))
     jobs = {
         job["job_name"]: job["static_configs"][0]["targets"] for job in parsed["scrape_configs"]
     }
@@ -93,7 +104,7 @@ def test_a_bad_spec_leaves_the_previous_files_untouched(
     lab_config: LabConfig, tmp_path: Path, spec_text: str
 ) -> None:
     files = configs.write(lab_config, configs.generate(lab_config))
-    before = {path: path.read_text() for path in (files.prometheus, files.rules)}
+    before = {path: path.read_text() for path in (files.prometheus, files.rules, files.lab_rules)}
     bad = tmp_path / "bad.yaml"
     bad.write_text(spec_text)
     broken = lab_config.model_copy(update={"specs": (bad,)})
