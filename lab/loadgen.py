@@ -41,6 +41,8 @@ READ_SHARE = 0.2
 CANCEL_SHARE = 0.1
 RELOGIN_SHARE = 0.05  # traders log in again now and then, so logins have an SLI too
 REQUEST_TIMEOUT = 5.0
+# Every outcome an order can have; "error" is an order that got no HTTP answer at all.
+OUTCOMES = ("ok", "rejected", "failed", "error", "skipped")
 log = logging.getLogger("loadgen")
 
 
@@ -111,6 +113,8 @@ class LoadGenerator:
         self.orders = Counter(
             "lab_loadgen_orders", "Orders sent, by outcome.", ["outcome"], registry=self.registry
         )
+        for outcome in OUTCOMES:  # at zero from the start, so rate() sees the first one
+            self.orders.labels(outcome)
         self.latency = Histogram(
             "lab_loadgen_order_seconds",
             "Order round trip seen by the client.",

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from lab.loadgen import LoadGenerator, outcome_of, percentile, summarize
+from lab.procs import free_port
 from lab.service import Exchange, ExchangeMetrics, Fault
 
 
@@ -82,3 +83,32 @@ def test_orders_keep_flowing_and_fail_while_the_service_fails() -> None:
     outcomes = _orders_during(Fault(error_rate=1.0))
     assert outcomes.get("failed", 0) > 0, "orders reach the failing service and count as failed"
     assert outcomes.get("error", 0) == 0, "a failed login renewal does not stop the orders"
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        pytest.param("ok", id="the ok series exists before the first order"),
+        pytest.param("rejected", id="the rejected series exists before the first rejection"),
+        pytest.param("failed", id="the failed series exists before the first 5xx"),
+        pytest.param("error", id="the unanswered series exists before the first refusal"),
+        pytest.param("skipped", id="the skipped series exists before the first overload"),
+    ],
+)
+def test_every_outcome_series_starts_at_zero(outcome: str) -> None:
+    """A counter born at its first increment loses that increment to rate(): the lab's
+    ExchangeClientErrors alert would see a dead replica one scrape late."""
+    generator = LoadGenerator(["http://127.0.0.1:9"], rate=1, registry=CollectorRegistry())
+    value = generator.registry.get_sample_value("lab_loadgen_orders_total", {"outcome": outcome})
+    assert value == 0
+
+
+def test_orders_nobody_answers_count_as_errors() -> None:
+    """A dead replica refuses connections: the client sees an error no server counts."""
+    generator = LoadGenerator(
+        [f"http://127.0.0.1:{free_port()}"], rate=50, registry=CollectorRegistry()
+    )
+    asyncio.run(generator.run(asyncio.Event(), duration=0.3))
+    errors = generator.registry.get_sample_value("lab_loadgen_orders_total", {"outcome": "error"})
+    assert errors is not None and errors > 0
+    assert set(generator.outcomes) == {"error"}
