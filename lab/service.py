@@ -7,8 +7,12 @@ admin: ``GET|POST|DELETE /admin/fault`` (error rate, extra latency, optional exp
 
 Metrics are exactly the names the SLO specs in slo_specs/ read:
 ``exchange_http_requests_total{route,method,code}`` and the ``order_execution_seconds``
-histogram (with a 0.04 s bucket), plus business counters. Logs are JSON lines; traces go to a
-JSON-lines file, or over OTLP/HTTP when an endpoint is given.
+histogram (with a 0.04 s bucket), plus business counters.
+
+Every API request is a server span (``POST /orders``, with ``execute_order`` inside it). Spans go
+to a file as OTLP/JSON lines (lab.spanfile), or over OTLP/HTTP when an endpoint is given. Logs are
+JSON lines carrying the active span's ``trace_id`` and ``span_id`` (lab.jsonlog), on stderr or in
+a file of their own; log and spans files rotate at a size cap.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -45,6 +49,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab import jsonlog
+from lab.spanfile import OtlpJsonFileSpanExporter
 
 SERVICE_NAME = "exchange"
 # Buckets around the 40 ms objective, so the latency SLI reads an exact bucket.
@@ -219,6 +224,30 @@ class Exchange:
 
     # --- middleware -------------------------------------------------------------------------
     @web.middleware
+    async def trace(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Handle every API request inside a server span named after its route template."""
+        route = route_of(request)
+        if not route.startswith(MEASURED_PREFIXES):
+            return await handler(request)
+        with self.tracer.start_as_current_span(
+            f"{request.method} {route}",
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "http.route": route},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                _answered(span, exc.status)
+                raise
+            except Exception:
+                _answered(span, 500)
+                raise
+            _answered(span, response.status)
+            return response
+
+    @web.middleware
     async def instrument(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Count every API request by route template, method and status code."""
         route = route_of(request)
@@ -363,7 +392,7 @@ class Exchange:
 
     def app(self) -> web.Application:
         """The aiohttp application serving every route."""
-        app = web.Application(middlewares=[self.loopback_admin, self.instrument])
+        app = web.Application(middlewares=[self.loopback_admin, self.trace, self.instrument])
         app.router.add_post("/login", self.login)
         app.router.add_post("/orders", self.place_order)
         app.router.add_get("/orders/{order_id}", self.get_order)
@@ -375,6 +404,13 @@ class Exchange:
         app.router.add_delete("/admin/fault", self.clear_fault)
         app.router.add_post("/admin/crash", self.crash)
         return app
+
+
+def _answered(span: Span, code: int) -> None:
+    """Record a server span's status code; a 5xx (not a client's 4xx) makes it an error."""
+    span.set_attribute("http.response.status_code", code)
+    if code >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def matching_delay(rng: random.Random) -> float:
@@ -391,27 +427,16 @@ async def _parse(request: web.Request, model: type[M]) -> M:
         raise web.HTTPBadRequest(text=f'{{"error": "{field}: {first["msg"]}"}}') from exc
 
 
-class JsonLinesSpanExporter(SpanExporter):
-    """Write finished spans to a file, one JSON object per line."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in shutdown
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            self._out.write(span.to_json(indent=None) + "\n")
-        self._out.flush()
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._out.close()
-
-
 def tracer_provider(
-    replica: int, traces_file: Path, otlp_endpoint: str | None, ratio: float
+    replica: int,
+    traces_file: Path,
+    otlp_endpoint: str | None,
+    ratio: float,
+    max_bytes: int = jsonlog.ROTATE_MAX_BYTES,
+    backups: int = jsonlog.ROTATE_BACKUPS,
 ) -> TracerProvider:
-    """Traces to ``otlp_endpoint`` (OTLP/HTTP) when given, else to ``traces_file`` (JSON lines)."""
+    """Traces to ``otlp_endpoint`` (OTLP/HTTP) when given, else to ``traces_file`` (OTLP/JSON
+    lines, rotated at ``max_bytes`` with ``backups`` older files kept)."""
     resource = Resource.create(
         {"service.name": SERVICE_NAME, "service.instance.id": f"replica-{replica}"}
     )
@@ -422,24 +447,61 @@ def tracer_provider(
 
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
     else:
-        exporter = JsonLinesSpanExporter(traces_file)
+        exporter = OtlpJsonFileSpanExporter(traces_file, max_bytes, backups)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run one replica: ``python -m lab.service --port 8081 --replica 1``."""
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The replica's command line (exits 2 with a message on a bad one, as argparse does)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--replica", type=int, default=1)
     parser.add_argument("--traces-file", type=Path, default=Path("traces.jsonl"))
     parser.add_argument("--otlp-endpoint", default=None)
     parser.add_argument("--trace-ratio", type=float, default=1.0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--log-file", type=Path, default=None, help="JSON logs here, not stderr")
+    parser.add_argument(
+        "--rotate-max-bytes",
+        type=_at_least(1024),
+        default=jsonlog.ROTATE_MAX_BYTES,
+        help="size cap of the log file and of the traces file, each (bytes)",
+    )
+    parser.add_argument(
+        "--rotate-backups",
+        type=_at_least(1),
+        default=jsonlog.ROTATE_BACKUPS,
+        help="rotated files kept beside each (replica-1.log.1, ...)",
+    )
+    return parser.parse_args(argv)
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one replica: ``python -m lab.service --port 8081 --replica 1``."""
+    args = parse_args(argv)
     disable_created_metrics()
-    jsonlog.setup("exchange").info("starting", extra={"port": args.port, "replica": args.replica})
-    provider = tracer_provider(args.replica, args.traces_file, args.otlp_endpoint, args.trace_ratio)
+    rotation = {"max_bytes": args.rotate_max_bytes, "backups": args.rotate_backups}
+    jsonlog.setup("exchange", path=args.log_file, **rotation).info(
+        "starting", extra={"port": args.port, "replica": args.replica}
+    )
+    provider = tracer_provider(
+        args.replica, args.traces_file, args.otlp_endpoint, args.trace_ratio, **rotation
+    )
     exchange = Exchange(ExchangeMetrics(CollectorRegistry()), provider.get_tracer("lab.service"))
     app = exchange.app()
 

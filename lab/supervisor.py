@@ -3,6 +3,10 @@
 It plays the Auto Scaling group's part in the lab: a replica that crashes (or is killed by a
 game day) comes back after a short backoff. A game day may hold a replica down for a while.
 
+Each replica writes its own JSON log, rotated at a size cap, to ``<run dir>/logs/replica-N.log``
+and its spans to ``<run dir>/traces/replica-N.jsonl``; what it prints on stdout or stderr (a
+traceback when it crashes) goes to ``<log dir>/replica-N.out``, appended across restarts.
+
 HTTP (loopback): ``GET /healthz``, ``GET /metrics``, ``GET /replicas``,
 ``POST /replicas/{n}/hold`` (``{"seconds": 60}``: do not restart replica n before then) and
 ``POST /replicas/release`` (end every hold).
@@ -32,6 +36,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab import jsonlog
+from lab.procs import LOGS_DIR
 
 CommandFactory = Callable[[int, int], list[str]]  # (replica index, port) -> argv
 log = logging.getLogger("supervisor")
@@ -139,8 +144,7 @@ class Supervisor:
 
     async def _run_once(self, replica: Replica) -> int:
         label = str(replica.index)
-        log_path = self.log_dir / f"replica-{replica.index}.log"
-        with open(log_path, "ab") as out:
+        with open(self.log_dir / f"replica-{replica.index}.out", "ab") as out:
             replica.process = await asyncio.create_subprocess_exec(
                 *self.command(replica.index, replica.port),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -240,12 +244,21 @@ class Supervisor:
         return await self._list(request)
 
 
-def service_command(run_dir: Path, otlp_endpoint: str | None, trace_ratio: float) -> CommandFactory:
-    """The command line of service replica ``index`` on ``port``."""
+def service_command(
+    run_dir: Path,
+    otlp_endpoint: str | None,
+    trace_ratio: float,
+    max_bytes: int = jsonlog.ROTATE_MAX_BYTES,
+    backups: int = jsonlog.ROTATE_BACKUPS,
+) -> CommandFactory:
+    """The command line of service replica ``index`` on ``port``; its log and spans files are
+    capped at ``max_bytes`` each, with ``backups`` rotated files kept."""
 
     def command(index: int, port: int) -> list[str]:
         argv = [sys.executable, "-m", "lab.service", "--port", str(port), "--replica", str(index)]
         argv += ["--traces-file", str(run_dir / "traces" / f"replica-{index}.jsonl")]
+        argv += ["--log-file", str(run_dir / LOGS_DIR / f"replica-{index}.log")]
+        argv += ["--rotate-max-bytes", str(max_bytes), "--rotate-backups", str(backups)]
         argv += ["--trace-ratio", str(trace_ratio)]
         if otlp_endpoint:
             argv += ["--otlp-endpoint", otlp_endpoint]
@@ -262,13 +275,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--otlp-endpoint", default=None)
     parser.add_argument("--trace-ratio", type=float, default=1.0)
+    parser.add_argument("--rotate-max-bytes", type=int, default=jsonlog.ROTATE_MAX_BYTES)
+    parser.add_argument("--rotate-backups", type=int, default=jsonlog.ROTATE_BACKUPS)
     args = parser.parse_args(argv)
 
     disable_created_metrics()
     jsonlog.setup("supervisor")
     ports = [int(p) for p in args.replica_ports.split(",")]
-    command = service_command(args.run_dir, args.otlp_endpoint, args.trace_ratio)
-    supervisor = Supervisor(command, ports, args.run_dir / "logs", CollectorRegistry())
+    command = service_command(
+        args.run_dir,
+        args.otlp_endpoint,
+        args.trace_ratio,
+        args.rotate_max_bytes,
+        args.rotate_backups,
+    )
+    supervisor = Supervisor(command, ports, args.run_dir / LOGS_DIR, CollectorRegistry())
     web.run_app(supervisor.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 from collections.abc import Awaitable, Callable
@@ -315,22 +314,6 @@ def test_unknown_paths_are_counted_under_one_route_label() -> None:
     labels = {"route": "other", "method": "GET", "code": "404"}
     value = exchange.metrics.registry.get_sample_value("exchange_http_requests_total", labels)
     assert value == 2
-
-
-def test_traces_go_to_a_json_lines_file_by_default(tmp_path: Path) -> None:
-    path = tmp_path / "traces" / "replica-1.jsonl"
-    provider = tracer_provider(1, path, otlp_endpoint=None, ratio=1.0)
-    exchange = Exchange(
-        ExchangeMetrics(CollectorRegistry()),
-        provider.get_tracer("test"),
-        execution_delay=lambda rng: 0.0,
-    )
-    _run(exchange, _place_one)
-    provider.shutdown()
-    spans = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [span["name"] for span in spans] == ["execute_order"]
-    assert spans[0]["attributes"]["order.symbol"] == "ACME"
-    assert spans[0]["resource"]["attributes"]["service.name"] == "exchange"
 
 
 def test_traces_go_over_otlp_http_when_an_endpoint_is_given(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -13,7 +14,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from lab.supervisor import MAX_BACKOFF, MIN_BACKOFF, STABLE_AFTER, Supervisor, next_backoff
+from lab.service import parse_args
+from lab.supervisor import (
+    MAX_BACKOFF,
+    MIN_BACKOFF,
+    STABLE_AFTER,
+    Supervisor,
+    next_backoff,
+    service_command,
+)
 
 WAIT = 20.0  # generous cap for anything the supervisor should do "soon"
 
@@ -118,3 +127,54 @@ def test_stopping_the_supervisor_leaves_no_replica_running(tmp_path: Path) -> No
 )
 def test_restart_backoff(previous: float, ran_for: float, expected: float) -> None:
     assert next_backoff(previous, ran_for) == expected
+
+
+def _talker(index: int, port: int) -> list[str]:
+    code = (
+        "import sys, time; print('Traceback: boom', file=sys.stderr, flush=True); time.sleep(120)"
+    )
+    return [sys.executable, "-c", code]
+
+
+def test_a_replicas_printed_output_goes_to_its_crash_file_not_its_log(tmp_path: Path) -> None:
+    """The replica rotates its own log file; the supervisor must not hold that file open."""
+    supervisor = Supervisor(_talker, [1], tmp_path, CollectorRegistry())
+
+    async def main() -> None:
+        await supervisor.start()
+        try:
+            out = tmp_path / "replica-1.out"
+            await _until(lambda: out.is_file() and "boom" in out.read_text())
+        finally:
+            await supervisor.stop()
+
+    asyncio.run(main())
+    assert not (tmp_path / "replica-1.log").exists()
+
+
+def _pairs(argv: list[str]) -> dict[str, str]:
+    return {flag: value for flag, value in itertools.pairwise(argv) if flag[:2] == "--"}
+
+
+def test_each_replica_logs_and_traces_to_its_own_rotated_files(tmp_path: Path) -> None:
+    argv = service_command(tmp_path, None, 0.5, max_bytes=2048, backups=2)(2, 8082)
+    assert argv[:3] == [sys.executable, "-m", "lab.service"]
+    assert _pairs(argv) == {
+        "--port": "8082",
+        "--replica": "2",
+        "--traces-file": str(tmp_path / "traces" / "replica-2.jsonl"),
+        "--log-file": str(tmp_path / "logs" / "replica-2.log"),
+        "--rotate-max-bytes": "2048",
+        "--rotate-backups": "2",
+        "--trace-ratio": "0.5",
+    }
+
+
+def test_the_service_takes_the_command_line_the_supervisor_gives_it(tmp_path: Path) -> None:
+    argv = service_command(tmp_path, None, 1.0, max_bytes=2048, backups=2)(1, 8081)
+    args = parse_args(argv[3:])
+    assert (args.log_file, args.rotate_max_bytes, args.rotate_backups) == (
+        tmp_path / "logs" / "replica-1.log",
+        2048,
+        2,
+    )
