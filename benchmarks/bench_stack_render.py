@@ -1,7 +1,7 @@
 """Benchmark: render every stack offline under Pulumi's mock runtime.
 
 Prints, per stack, the wall time of one render in a warm process and the number of declared
-resources, then the wall time of one cold `sre stack render --stack prod --format json` process
+resources, then the wall time of one cold `sre stack render --stack prod --json` process
 (interpreter start, imports, config, SLO compile, program, JSON) — the figure the target is
 about.
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _warm(repeat: int) -> None:
     started = time.perf_counter()
-    from stacks.config import list_stacks
+    from stacks.project import list_stacks
     from stacks.render import render_stack
 
     render_stack(ROOT, "dev")  # imports pulumi_aws and the compiler once
@@ -43,14 +43,14 @@ def _warm(repeat: int) -> None:
 
 def _cold() -> None:
     sre = Path(sys.executable).with_name("sre")
-    command = [str(sre), "stack", "render", "--stack", "prod", "--format", "json"]
+    command = [str(sre), "stack", "render", "--stack", "prod", "--json"]
     started = time.perf_counter()
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     )
     elapsed = time.perf_counter() - started
-    count = len(json.loads(result.stdout))
-    print(f"cold `sre stack render --stack prod --format json`: {elapsed:.2f} s, {count} resources")
+    count = len(json.loads(result.stdout)["resources"])
+    print(f"cold `sre stack render --stack prod --json`: {elapsed:.2f} s, {count} resources")
 
 
 def main() -> None:

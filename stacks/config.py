@@ -2,25 +2,44 @@
 
 Parsed once at the edge (pydantic, ``extra="forbid"``) into frozen models. Every problem names
 the config key the way ``pulumi config set --path`` spells it, for example
-``sre-platform:fleet.min_size: must be at least 1``, and is raised as one
-:class:`~sre_platform.errors.StackConfigError` listing all of them.
+``sre-platform:fleet.min_size: must be at least 1``, and all of them are raised at once, the
+rules between keys included, as one :class:`~sre_platform.errors.StackConfigError`. The same
+:func:`parse_settings` runs under ``pulumi up`` (config from the engine) and in
+``sre stack render`` (config from ``Pulumi.<stack>.yaml``, read within limits).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from sre_platform.durations import DurationText
-from sre_platform.errors import Problem, StackConfigError, field_path
+from sre_platform.errors import Problem, StackConfigError
+from sre_platform.yamlfile import DEFAULT_LIMITS
+from stacks import tags as aws_tags
+from stacks.project import (
+    PROJECT,
+    cut,
+    folder_inside,
+    read_stack_config,
+    shown,
+    stack_file,
+    stack_name_problem,
+)
 
-PROJECT = "sre-platform"
 AWS = "aws"
 AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
@@ -48,27 +67,127 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
+# Tags the components set themselves, and how many of them one resource carries at most
+# (network: Name + tier, fleet: Name + role, alarms and topics: severity + runbook). A stack's
+# own tags must leave room for them under AWS's 50 per resource, and must not replace them:
+# `role=load-balancer` is what lets a security group accept the internet.
+COMPONENT_TAG_KEYS = ("Name", "role", "runbook", "severity", "tier")
+COMPONENT_TAGS_PER_RESOURCE = 2
+MAX_STACK_TAGS = aws_tags.MAX_TAGS_PER_RESOURCE - COMPONENT_TAGS_PER_RESOURCE
+MAX_TEXT = 1024  # characters of any other text value (ARNs, paths, names)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,
+        allow_inf_nan=False,
+        str_max_length=MAX_TEXT,
+    )
+
+
+def _matching(pattern: str, what: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+def _tag_value(value: str) -> str:
+    problem = aws_tags.value_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _tag_key(key: str) -> str:
+    problem = aws_tags.key_problem(key)
+    if problem:
+        raise ValueError(problem)
+    if key == "environment":
+        raise ValueError("the environment tag is the stack's name; it cannot be set")
+    if key in COMPONENT_TAG_KEYS:
+        raise ValueError(
+            f"the components set the {key} tag themselves ({', '.join(COMPONENT_TAG_KEYS)})"
+        )
+    return key
+
+
+def _endpoint_service(name: str) -> str:
+    import inspect
+
+    import pulumi_aws
+
+    if name not in inspect.signature(pulumi_aws.ProviderEndpointArgs.__init__).parameters:
+        raise ValueError(f"unknown AWS service endpoint: {shown(name)}")
+    return name
+
+
+LowercaseName = Annotated[
+    str,
+    AfterValidator(
+        _matching(
+            r"[a-z][a-z0-9-]{0,62}",
+            "a lowercase name: letters, digits and '-', starting with a letter, at most 63 "
+            "characters (it names AWS resources and goes into the instances' user data)",
+        )
+    ),
+]
+TagValue = Annotated[str, AfterValidator(_tag_value)]
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+
+
+def _aws_id(prefix: str) -> Any:
+    return Annotated[
+        str,
+        AfterValidator(
+            _matching(rf"{prefix}-[0-9a-f]{{8,17}}", f"an id such as {prefix}-0abc1234")
+        ),
+    ]
+
+
+def _arn(service: str, resource: str) -> Any:
+    return Annotated[
+        str,
+        AfterValidator(
+            _matching(
+                rf"arn:aws[a-z-]*:{service}:[a-z0-9-]+:[0-9]{{12}}:{resource}/[A-Za-z0-9-]{{1,128}}",
+                f"an ARN such as arn:aws:{service}:us-east-1:123456789012:{resource}/<id>",
+            )
+        ),
+    ]
 
 
 class TagSettings(_Model):
-    """Tags every taggable resource carries (``environment`` is the stack name)."""
+    """The tags every taggable resource carries: ``service``, ``owner`` and any others.
 
-    service: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
+    ``environment`` is the stack's name. Keys and values follow AWS's tag rules.
+    """
+
+    model_config = ConfigDict(extra="allow", str_max_length=None)  # AWS's lengths, below
+    __pydantic_extra__: dict[TagKey, TagValue] = Field(init=False)
+
+    service: LowercaseName
+    owner: TagValue = Field(min_length=1)
+
+    def as_dict(self) -> dict[str, str]:
+        """Every tag of this config, without ``environment``."""
+        return {"service": self.service, "owner": self.owner, **(self.model_extra or {})}
 
 
 class ExistingVpcSettings(_Model):
     """An existing VPC to deploy into instead of creating one."""
 
-    vpc_id: str = Field(min_length=1)
+    vpc_id: _aws_id("vpc")
     cidr_block: str
-    public_subnet_ids: tuple[str, ...] = Field(min_length=1)
-    private_subnet_ids: tuple[str, ...] = Field(min_length=1)
-    private_route_table_ids: tuple[str, ...] = Field(min_length=1)
+    public_subnet_ids: tuple[_aws_id("subnet"), ...] = Field(min_length=1, max_length=16)
+    private_subnet_ids: tuple[_aws_id("subnet"), ...] = Field(min_length=1, max_length=16)
+    private_route_table_ids: tuple[_aws_id("rtb"), ...] = Field(min_length=1, max_length=16)
 
     @field_validator("cidr_block")
     @classmethod
@@ -80,7 +199,10 @@ class NetworkSettings(_Model):
     """The VPC: created across ``availability_zones``, or ``existing_vpc``."""
 
     cidr_block: str = "10.0.0.0/16"
-    availability_zones: tuple[str, ...] = ()
+    availability_zones: tuple[
+        Annotated[str, AfterValidator(_matching(r"[a-z]{2}-[a-z0-9-]{1,60}[a-z]", "a zone name"))],
+        ...,
+    ] = ()
     nat_gateway: bool = False
     vpc_endpoints: bool = True
     existing_vpc: ExistingVpcSettings | None = None
@@ -113,8 +235,21 @@ class InstanceRefreshSettings(_Model):
 class FleetSettings(_Model):
     """The EC2 service fleet behind the load balancer."""
 
-    instance_type: str = "t3.small"
-    image_id: str = AL2023_AMI
+    instance_type: Annotated[
+        str,
+        AfterValidator(
+            _matching(r"[a-z][a-z0-9-]{0,30}\.[a-z0-9-]{1,30}", "an EC2 instance type (t3.small)")
+        ),
+    ] = "t3.small"
+    image_id: Annotated[
+        str,
+        AfterValidator(
+            _matching(
+                r"ami-[0-9a-f]{8,17}|resolve:ssm:[A-Za-z0-9_./:-]{1,1000}",
+                "an AMI id (ami-...) or resolve:ssm:<parameter name>",
+            )
+        ),
+    ] = AL2023_AMI
     min_size: int = Field(default=1, ge=1)
     max_size: int = Field(default=2, ge=1)
     desired_capacity: int = Field(default=1, ge=1)
@@ -126,8 +261,9 @@ class FleetSettings(_Model):
     node_exporter_version: str = Field(default="1.9.1", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     cpu_target_percent: float = Field(default=50.0, gt=0, le=100)
     requests_per_target: int = Field(default=1000, ge=1)
-    certificate_arn: str | None = None
-    ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    certificate_arn: _arn("acm", "certificate") | None = None
+    # A security group takes 60 inbound rules; each range is one rule per listener (80, 443).
+    ingress_cidrs: tuple[str, ...] = Field(default=("0.0.0.0/0",), min_length=1, max_length=30)
     instance_refresh: InstanceRefreshSettings = InstanceRefreshSettings()
 
     @field_validator("prometheus_version")
@@ -140,8 +276,8 @@ class FleetSettings(_Model):
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with /")
+        if not re.fullmatch(r"/[\x21-\x7e]{0,1023}", value):
+            raise ValueError("must start with / and hold no spaces (an HTTP path)")
         return value
 
     @field_validator("ingress_cidrs")
@@ -153,7 +289,7 @@ class FleetSettings(_Model):
 class BucketSettings(_Model):
     """The artifacts bucket and the logs/backups bucket."""
 
-    kms_key_arn: str | None = None
+    kms_key_arn: _arn("kms", "key") | None = None
     noncurrent_transition_days: int = Field(default=30, ge=30)
     noncurrent_expiration_days: int = Field(default=90, ge=1)
     archive_after_days: int = Field(default=180, ge=1)
@@ -163,7 +299,10 @@ class BucketSettings(_Model):
 class AlarmSettings(_Model):
     """CloudWatch alarm thresholds and where their runbooks live."""
 
-    runbook_base_url: str = "runbooks"
+    # In every alarm's description, which CloudWatch caps at 1024 characters.
+    runbook_base_url: str = Field(
+        default="runbooks", min_length=1, max_length=512, pattern=r"^\S+$"
+    )
     error_ratio: float = Field(default=0.01, gt=0, lt=1)
     latency_p99_seconds: float = Field(default=0.04, gt=0)
     amp_usage_percent: float = Field(default=80.0, gt=0, le=100)
@@ -204,7 +343,7 @@ class GrafanaSettings(_Model):
 class SloSettings(_Model):
     """Where the SLO specs are and the SLO period the compiler uses at deploy time."""
 
-    specs_dir: str = "slo_specs"
+    specs_dir: str = Field(default="slo_specs", min_length=1)  # a folder inside the project
     period: DurationText = "30d"
 
 
@@ -225,28 +364,23 @@ class PlatformSettings(_Model):
 class AwsSettings(_Model):
     """The ``aws:`` keys the platform reads to build its AWS provider."""
 
-    region: str = Field(min_length=1)
-    profile: str | None = None
-    accessKey: str | None = None  # camelCase: the aws provider spells its keys so
-    secretKey: str | None = None
-    endpoints: tuple[dict[str, str], ...] = ()
+    region: Annotated[
+        str, AfterValidator(_matching(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", "a region (us-east-1)"))
+    ]
+    profile: str | None = Field(default=None, max_length=128)
+    accessKey: str | None = Field(default=None, max_length=128)  # the aws provider's spelling
+    secretKey: str | None = Field(default=None, max_length=128)
+    endpoints: tuple[
+        dict[
+            Annotated[str, AfterValidator(_endpoint_service)],
+            Annotated[str, AfterValidator(_matching(r"https?://\S+", "an http(s) URL"))],
+        ],
+        ...,
+    ] = ()
     skipCredentialsValidation: bool = False
     skipRequestingAccountId: bool = False
     skipMetadataApiCheck: bool = True
     s3UsePathStyle: bool = False
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
-        import inspect
-
-        import pulumi_aws
-
-        known = set(inspect.signature(pulumi_aws.ProviderEndpointArgs.__init__).parameters)
-        unknown = sorted({k for entry in value for k in entry} - known)
-        if unknown:
-            raise ValueError(f"unknown AWS service endpoint: {', '.join(unknown)}")
-        return value
 
 
 class StackSettings(_Model):
@@ -255,15 +389,12 @@ class StackSettings(_Model):
     stack: str
     platform: PlatformSettings
     aws: AwsSettings
+    specs_path: Path  # slo.specs_dir, resolved inside the project
 
     @property
     def tags(self) -> dict[str, str]:
-        """The required tags: service, environment, owner."""
-        return {
-            "service": self.platform.tags.service,
-            "environment": self.stack,
-            "owner": self.platform.tags.owner,
-        }
+        """The tags of every taggable resource: the configured ones and ``environment``."""
+        return {**self.platform.tags.as_dict(), "environment": self.stack}
 
     @property
     def prefix(self) -> str:
@@ -271,8 +402,18 @@ class StackSettings(_Model):
         return f"{self.platform.tags.service}-{self.stack}"
 
 
-def _key(namespace: str, loc: Iterable[Any]) -> str:
-    return f"{namespace}:{field_path(loc)}"
+def _path_part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    if re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        return f".{part}"
+    return f"[{shown(part).replace(chr(39), chr(34))}]"  # a tag key such as "app.io/name"
+
+
+def config_key(namespace: str, loc: Iterable[str | int]) -> str:
+    """A pydantic location as ``pulumi config set --path`` spells it: ``ns:a.b[0]["c.d"]``."""
+    parts = (_path_part(part) for part in loc if part != "[key]")  # pydantic's mark of a key
+    return f"{namespace}:" + "".join(parts).removeprefix(".")
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -290,134 +431,201 @@ def _message(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "is required"
+    if kind == "finite_number":
+        return "must be a finite number"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     msg = str(error["msg"])
     return msg[:1].lower() + msg[1:]
 
 
-def _problems(namespace: str, exc: ValidationError, source: str | None) -> list[Problem]:
-    return [
-        Problem(message=_message(err), file=source, field=_key(namespace, err["loc"]))
-        for err in exc.errors()
-    ]
+class _View:
+    """The sections of a config that validated, for the rules between keys.
+
+    A section with a mistake is validated again without the keys in error, so the rules that
+    do not involve those keys still run: a bad ``fleet.volume_size_gb`` does not hide
+    ``fleet.max_size`` below ``fleet.min_size``.
+    """
+
+    def __init__(self, raw: Mapping[str, Any], errors: list[Any]) -> None:
+        self.sections: dict[str, BaseModel | None] = {}
+        self.bad: set[str] = set()
+        for name, info in PlatformSettings.model_fields.items():
+            model = info.annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                continue
+            locs = [e["loc"][1:] for e in errors if e["loc"][:1] == (name,)]
+            value = raw.get(name, {})
+            if () in locs or not isinstance(value, dict):
+                self.sections[name] = None
+                continue
+            wrong = {loc[0] for loc in locs}
+            self.bad |= {f"{name}.{key}" for key in wrong}
+            try:
+                kept = {k: v for k, v in value.items() if k not in wrong}
+                self.sections[name] = model.model_validate(kept)
+            except ValidationError:
+                self.sections[name] = None
+
+    def get(self, *paths: str) -> tuple[Any, ...] | None:
+        """The values at ``paths`` (``fleet.min_size``), or None if one of them is in error."""
+        values = []
+        for path in paths:
+            name, _, key = path.partition(".")
+            section = self.sections.get(name)
+            if section is None or path in self.bad:
+                return None
+            values.append(getattr(section, key))
+        return tuple(values)
 
 
-def _cross_checks(platform: PlatformSettings, source: str | None) -> list[Problem]:
-    fleet, network = platform.fleet, platform.network
-    found: list[Problem] = []
+def _cross_checks(view: _View, raw: Mapping[str, Any], project_dir: Path) -> list[tuple[str, str]]:
+    """The rules between keys, and those that need the project: (key, message) pairs."""
+    found: list[tuple[str, str]] = []
 
     def add(key: str, message: str) -> None:
-        found.append(Problem(message=message, file=source, field=f"{PROJECT}:{key}"))
+        found.append((key, message))
 
-    if fleet.max_size < fleet.min_size:
-        add("fleet.max_size", f"must be at least fleet.min_size ({fleet.min_size})")
-    if not fleet.min_size <= fleet.desired_capacity <= fleet.max_size:
+    if (v := view.get("fleet.min_size", "fleet.max_size")) and v[1] < v[0]:
+        add("fleet.max_size", f"must be at least fleet.min_size ({v[0]})")
+    if (v := view.get("fleet.min_size", "fleet.max_size", "fleet.desired_capacity")) and not (
+        v[0] <= v[2] <= v[1]
+    ):
         add(
             "fleet.desired_capacity",
-            f"must be between fleet.min_size ({fleet.min_size}) and fleet.max_size "
-            f"({fleet.max_size})",
+            f"must be between fleet.min_size ({v[0]}) and fleet.max_size ({v[1]})",
         )
-    buckets = platform.buckets
-    if buckets.noncurrent_expiration_days <= buckets.noncurrent_transition_days:
+    days = view.get("buckets.noncurrent_transition_days", "buckets.noncurrent_expiration_days")
+    if days and days[1] <= days[0]:
         add(
             "buckets.noncurrent_expiration_days",
-            f"must be more than buckets.noncurrent_transition_days "
-            f"({buckets.noncurrent_transition_days})",
+            f"must be more than buckets.noncurrent_transition_days ({days[0]})",
         )
-    if network.existing_vpc is None:
-        zones = network.availability_zones
-        if not zones:
+    network = view.get("network.existing_vpc", "network.availability_zones", "network.nat_gateway")
+    if network:
+        existing, zones, nat = network
+        if existing is None and not zones:
             add("network.availability_zones", "must list at least one zone (or set existing_vpc)")
-        elif len(set(zones)) != len(zones):
+        if existing is None and len(set(zones)) != len(zones):
             add("network.availability_zones", "must not repeat a zone")
-        elif len(zones) > 8:
+        if existing is None and len(zones) > 8:
             add("network.availability_zones", "must be at most 8 zones")
-    elif network.availability_zones:
-        add("network.availability_zones", "must be empty when network.existing_vpc is set")
-    if network.nat_gateway and network.existing_vpc is not None:
-        add("network.nat_gateway", "cannot be turned on for an existing VPC")
+        if existing is not None and zones:
+            add("network.availability_zones", "must be empty when network.existing_vpc is set")
+        if existing is not None and nat:
+            add("network.nat_gateway", "cannot be turned on for an existing VPC")
+    tags = raw.get("tags")
+    if isinstance(tags, dict) and len({**tags, "environment": ""}) > MAX_STACK_TAGS:
+        add(
+            "tags",
+            f"must hold at most {MAX_STACK_TAGS} tags with environment, not "
+            f"{len({**tags, 'environment': ''})}: AWS allows {aws_tags.MAX_TAGS_PER_RESOURCE} "
+            f"per resource and the components add up to {COMPONENT_TAGS_PER_RESOURCE} of their own",
+        )
+    if (v := view.get("slo.specs_dir")) is not None:
+        try:
+            folder_inside(project_dir, v[0])
+        except ValueError as error:
+            add("slo.specs_dir", str(error))
     return found
 
 
+def _namespaces(
+    values: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
+    spaces: dict[str, dict[str, Any]] = {PROJECT: {}, AWS: {}}
+    found = []
+    for full_key, value in values.items():
+        namespace, colon, key = full_key.partition(":")
+        if not colon or not namespace or not key:
+            found.append((cut(full_key), "must be <namespace>:<key>, e.g. sre-platform:fleet"))
+        elif namespace in spaces:
+            spaces[namespace][key] = value
+    return spaces, found
+
+
+def _validate(model: type[BaseModel], value: Any) -> tuple[Any, list[Any]]:
+    try:
+        return model.model_validate(value), []
+    except ValidationError as exc:
+        return None, exc.errors()
+
+
 def parse_settings(
-    stack: str, values: Mapping[str, Any], source: str | None = None
+    stack: str, values: Mapping[str, Any], *, project_dir: Path, source: str | None = None
 ) -> StackSettings:
     """Validate the config ``values`` (full keys such as ``sre-platform:fleet``) of ``stack``.
 
-    Keys of other namespaces than ``sre-platform`` and ``aws`` are ignored. Raises
-    :class:`StackConfigError` listing every problem, each naming its key.
+    Keys of other namespaces than ``sre-platform`` and ``aws`` are left to their owners.
+    ``project_dir`` is where relative folders (``slo.specs_dir``) are, and what they must stay
+    inside. Raises :class:`StackConfigError` listing every problem, each naming its key.
     """
-    spaces: dict[str, dict[str, Any]] = {PROJECT: {}, AWS: {}}
-    for full_key, value in values.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace in spaces and key:
-            spaces[namespace][key] = value
     problems: list[Problem] = []
-    platform = aws = None
-    try:
-        platform = PlatformSettings.model_validate(spaces[PROJECT])
-    except ValidationError as exc:
-        problems += _problems(PROJECT, exc, source)
-    try:
-        aws = AwsSettings.model_validate(spaces[AWS])
-    except ValidationError as exc:
-        problems += _problems(AWS, exc, source)
-    if platform is not None:
-        problems += _cross_checks(platform, source)
+    name_problem = stack_name_problem(stack)
+    if name_problem:
+        problems.append(Problem(name_problem, file=source))
+    spaces, key_problems = _namespaces(values)
+    problems += [Problem(m, file=source, field=k) for k, m in key_problems]
+    platform, platform_errors = _validate(PlatformSettings, spaces[PROJECT])
+    aws, aws_errors = _validate(AwsSettings, spaces[AWS])
+    for namespace, errors in ((PROJECT, platform_errors), (AWS, aws_errors)):
+        problems += [
+            Problem(_message(e), file=source, field=config_key(namespace, e["loc"])) for e in errors
+        ]
+    view = _View(spaces[PROJECT], platform_errors)
+    problems += [
+        Problem(message, file=source, field=f"{PROJECT}:{key}")
+        for key, message in _cross_checks(view, spaces[PROJECT], project_dir)
+    ]
     if problems or platform is None or aws is None:
         raise StackConfigError(problems)
-    return StackSettings(stack=stack, platform=platform, aws=aws)
-
-
-def stack_file(project_dir: Path, stack: str) -> Path:
-    """Return the path of ``Pulumi.<stack>.yaml`` in ``project_dir``."""
-    return project_dir / f"Pulumi.{stack}.yaml"
-
-
-def list_stacks(project_dir: Path) -> list[str]:
-    """Return the names of the stacks that have a ``Pulumi.<stack>.yaml`` in ``project_dir``."""
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
-
-
-def read_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
-    """Return the raw ``config:`` mapping of ``Pulumi.<stack>.yaml`` (full keys -> values)."""
-    path = stack_file(project_dir, stack)
-    if not path.is_file():
-        known = ", ".join(list_stacks(project_dir)) or "none"
-        raise StackConfigError(
-            [Problem(message=f"unknown stack {stack!r}; the stacks are: {known}", file=str(path))]
-        )
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise StackConfigError([Problem(message=f"not valid YAML: {exc}", file=str(path))]) from exc
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise StackConfigError([Problem(message="config must be a mapping", file=str(path))])
-    return {str(k): _plain(v) for k, v in config.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"value"}:  # project-level `value:` form
-        return value["value"]
-    return value
+    return StackSettings(
+        stack=stack,
+        platform=platform,
+        aws=aws,
+        specs_path=folder_inside(project_dir, platform.slo.specs_dir),
+    )
 
 
 def load_stack_file(project_dir: Path, stack: str) -> StackSettings:
     """Read and validate ``Pulumi.<stack>.yaml`` (the offline path: render and tests)."""
-    path = stack_file(project_dir, stack)
-    return parse_settings(stack, read_stack_file(project_dir, stack), source=path.name)
+    return parse_settings(
+        stack,
+        read_stack_config(project_dir, stack),
+        project_dir=project_dir,
+        source=stack_file(project_dir, stack).name,
+    )
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            todo += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            todo += [(v, depth + 1) for v in item]
+    return deepest
 
 
 def decode_config_value(raw: Any) -> Any:
-    """Decode one value as the Pulumi runtime hands it over (objects arrive as JSON text)."""
+    """Decode one value as the Pulumi runtime hands it over (objects arrive as JSON text).
+
+    Raises ValueError when the value is nested deeper than a config file may be.
+    """
     if not isinstance(raw, str):
         return raw
+    too_deep = f"nested deeper than {DEFAULT_LIMITS.max_depth} levels"
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError(too_deep) from None
     except ValueError:
         return raw
+    if _depth(value) > DEFAULT_LIMITS.max_depth:
+        raise ValueError(too_deep)
+    return value
 
 
 def encode_config_value(value: Any) -> str:

@@ -44,15 +44,11 @@ class StackOutputs:
         return dict(sorted(values.items()))
 
 
-def compile_rules(settings: StackSettings, project_dir: Path) -> list[RuleSource]:
+def compile_rules(settings: StackSettings) -> list[RuleSource]:
     """Compile the configured SLO specs with the project's compiler (deploy-time input)."""
     from alerting import compile_specs
 
-    slo = settings.platform.slo
-    specs = Path(slo.specs_dir)
-    if not specs.is_absolute():
-        specs = project_dir / specs
-    files = compile_specs([specs], period=slo.period)
+    files = compile_specs([settings.specs_path], period=settings.platform.slo.period)
     return [RuleSource(name=Path(f.source).stem, groups=f.rule_groups) for f in files]
 
 
@@ -73,13 +69,13 @@ def aws_provider(name: str, settings: AwsSettings, tags: dict[str, str]) -> aws.
     )
 
 
-def build(settings: StackSettings, project_dir: Path) -> StackOutputs:
+def build(settings: StackSettings) -> StackOutputs:
     """Declare every resource of one environment and return its outputs."""
     platform = settings.platform
     tags = settings.tags
     prefix = settings.prefix
     region = settings.aws.region
-    rule_sources = compile_rules(settings, project_dir)
+    rule_sources = compile_rules(settings)
 
     provider = aws_provider("aws", settings.aws, tags)
     opts = pulumi.ResourceOptions(providers={"aws": provider})

@@ -20,7 +20,8 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.config import PROJECT, encode_config_value, read_stack_file
+from stacks.config import encode_config_value
+from stacks.project import PROJECT, check_project, read_stack_config
 
 SECRET = "[secret]"
 ACCOUNT_ID = "123456789012"
@@ -41,8 +42,14 @@ class RenderedResource:
     retain_on_delete: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        """The resource as ``sre stack render --format json`` prints it."""
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        """The resource as ``sre stack render --json`` prints it."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "protect": self.protect,
+            "inputs": self.inputs,
+        }
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,14 @@ class Rendering:
     stack: str
     resources: tuple[RenderedResource, ...]
     outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The rendering as ``sre stack render --json`` prints it (secrets stay masked)."""
+        return {
+            "stack": self.stack,
+            "resources": [r.as_json() for r in self.resources],
+            "outputs": dict(self.outputs),
+        }
 
     def of_type(self, type_token: str) -> list[RenderedResource]:
         """The resources of one type token, e.g. ``aws:s3/bucket:Bucket``."""
@@ -251,4 +266,5 @@ def run_program(stack: str, config: Mapping[str, Any], project_dir: Path) -> Ren
 
 def render_stack(project_dir: Path, stack: str) -> Rendering:
     """Render ``Pulumi.<stack>.yaml`` of ``project_dir`` (unknown stacks list the known ones)."""
-    return run_program(stack, read_stack_file(project_dir, stack), project_dir)
+    check_project(project_dir)
+    return run_program(stack, read_stack_config(project_dir, stack), project_dir)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+
+from sre_platform.cli.output import print_json, progress
 
 app = typer.Typer(
     help="Pulumi stacks: render a stack offline under Pulumi's mock runtime.",
@@ -16,32 +17,34 @@ app = typer.Typer(
 )
 
 
-class Format(StrEnum):
-    """Output formats of `sre stack render`."""
-
-    table = "table"
-    json = "json"
-
-
 @app.command()
 def render(
     stack: str = typer.Option(..., "--stack", "-s", help="Stack name (a Pulumi.<stack>.yaml)."),
-    output_format: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (stack, resources with inputs, outputs)."
+    ),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Where Pulumi.yaml is."),
 ) -> None:
     """Run the program for STACK's config under mocks and print every declared resource."""
+    from stacks.project import check_project, stack_file
     from stacks.render import render_stack
 
-    rendering = render_stack(project_dir, stack)
-    if output_format is Format.json:
-        typer.echo(json.dumps([r.as_json() for r in rendering.resources], indent=2))
+    check_project(project_dir)  # a wrong folder, a bad or unknown name: said before any wait
+    stack_file(project_dir, stack)
+    with progress(f"rendering stack {stack} under Pulumi's mock runtime"):
+        rendering = render_stack(project_dir, stack)
+    if as_json:
+        print_json(rendering.as_json())
         return
     table = Table(title=f"stack {stack}: {len(rendering.resources)} resources")
     for column in ("type", "name", "parent", "protect"):
         table.add_column(column)
     for r in rendering.resources:
         table.add_row(r.type, r.name, r.parent or "", "yes" if r.protect else "")
-    console = Console(width=200)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: as wide as the table, so no line is wrapped or cut
+        unbounded = console.options.update_width(1_000_000)
+        console.width = max(console.width, Measurement.get(console, unbounded, table).maximum)
     console.print(table)
     for key, value in rendering.outputs.items():
-        console.print(f"{key}: {value}", highlight=False)
+        console.print(f"{key}: {value}", markup=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import list_stacks
+from stacks.project import list_stacks
 from stacks.render import RenderedResource, Rendering, render_stack, run_mocked
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
