@@ -14,16 +14,18 @@ from typing import Any
 
 from alerting.generate import RuleGroup, slo_groups
 from alerting.loader import (
+    LoadResult,
     SpecFile,
+    base_file,
+    cap_problems,
     check_period,
     duplicate_ids,
     expand_inputs,
-    load_specs,
     read_specs,
 )
 from alerting.render import group_dict, render_rules, rules_document
-from sre_platform.errors import Problem, SpecError
-from sre_platform.files import write_atomic
+from sre_platform.errors import CompileError, Problem, SpecError
+from sre_platform.files import check_not_an_input, write_atomic
 
 # Below this many spec files, starting worker processes costs more than it saves.
 PARALLEL_MIN_FILES = 8
@@ -54,6 +56,9 @@ class Compilation:
 
     problems: list[Problem] = field(default_factory=list)
     files: list[RuleFile] = field(default_factory=list)
+    omitted: dict[str, int] = field(default_factory=dict)  # file -> problems left out
+    slo_count: int = 0
+    file_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -76,7 +81,11 @@ def _header(sources: Sequence[str]) -> list[str]:
 
 
 def compile_files(spec_files: Iterable[SpecFile], version: str | None = None) -> list[RuleFile]:
-    """Generate, render and check the rules of already-loaded spec files, one per file."""
+    """Generate, render and check the rules of already-loaded spec files, one per file.
+
+    Raises CompileError when generated rules fail their own checks (a bug, never bad input:
+    validation refuses whatever would make them fail).
+    """
     version = version or generator_version()
     compiled = []
     for spec_file in spec_files:
@@ -84,6 +93,30 @@ def compile_files(spec_files: Iterable[SpecFile], version: str | None = None) ->
         text, _ = render_rules(groups, _header([spec_file.path]))
         compiled.append(RuleFile(spec_file.path, groups, text))
     return compiled
+
+
+def compile_checked(
+    spec_files: Iterable[SpecFile], version: str | None = None
+) -> tuple[list[RuleFile], list[Problem]]:
+    """compile_files, with a file whose rules fail their checks reported as a Problem."""
+    compiled: list[RuleFile] = []
+    problems: list[Problem] = []
+    for spec_file in spec_files:
+        try:
+            compiled += compile_files([spec_file], version)
+        except CompileError as error:
+            problems += _locate(spec_file, error, version)
+    return compiled, problems
+
+
+def _locate(spec_file: SpecFile, error: CompileError, version: str | None) -> list[Problem]:
+    """Name the SLO whose rules failed (each is compiled alone), or the file."""
+    for slo in spec_file.slos:
+        try:
+            compile_files([SpecFile(spec_file.path, (slo,))], version)
+        except CompileError as own:
+            return [Problem(f"cannot compile: {own}", file=spec_file.path, slo=slo.name)]
+    return [Problem(f"cannot compile: {error}", file=spec_file.path)]
 
 
 def compile_specs(
@@ -95,16 +128,49 @@ def compile_specs(
 
     Raises SpecError listing every problem when any input is invalid.
     """
-    return compile_files(load_specs(inputs, period, extra_labels))
+    compilation = compile_inputs(inputs, period, extra_labels)
+    if not compilation.ok:
+        raise SpecError(compilation.problems)
+    return compilation.files
+
+
+def _check_batch(
+    inputs: Sequence[str | Path], period: str, extra_labels: Mapping[str, str]
+) -> tuple[LoadResult, list[RuleFile]]:
+    """Read, check and compile some spec files (SLO ids are checked across batches later).
+
+    Every file whose SLOs are valid is compiled, whatever the other files hold, so one pass
+    reports the problems of every file.
+    """
+    result = read_specs(inputs, period, extra_labels, check_ids=False)
+    files, problems = compile_checked(result.files)
+    result.problems += problems
+    return result, files
 
 
 def _compile_batch(
     paths: Sequence[Path], period: str, extra_labels: Mapping[str, str]
 ) -> tuple[list[Problem], list[tuple[str, str, str]], list[RuleFile]]:
-    """Read, check and compile some spec files; ids are checked across batches by the caller."""
-    result = read_specs(paths, period, extra_labels, check_ids=False)
-    ids = [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
-    return result.problems, ids, compile_files(result.files) if result.ok else []
+    """_check_batch in a worker process: what it returns must pickle (SLOs do not)."""
+    result, files = _check_batch(paths, period, extra_labels)
+    return result.problems, _ids(result), files
+
+
+def _ids(result: LoadResult) -> list[tuple[str, str, str]]:
+    return [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
+
+
+def check_inputs(
+    inputs: Iterable[str | Path],
+    period: str = "30d",
+    extra_labels: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Read and check specs exactly as compile_inputs does (rendering included), in this
+    process, and keep the validated SLOs; never raises for bad input."""
+    result, _ = _check_batch(list(inputs), period, dict(extra_labels or {}))
+    result.problems += duplicate_ids(_ids(result))
+    result.problems, result.omitted = cap_problems(result.problems)
+    return result
 
 
 def compile_inputs(
@@ -144,15 +210,13 @@ def compile_inputs(
     if order is not None:
         ids.sort(key=lambda entry: order[entry[0]])
         compilation.files.sort(key=lambda rule_file: order[rule_file.source])
-        compilation.problems.sort(key=lambda problem: order.get(_file_of(problem), -1))
+        compilation.problems.sort(key=lambda problem: order.get(base_file(problem), -1))
     compilation.problems += duplicate_ids(ids)
+    compilation.problems, compilation.omitted = cap_problems(compilation.problems)
+    compilation.slo_count, compilation.file_count = len(ids), len(paths)
     if not compilation.ok:
         compilation.files = []
     return compilation
-
-
-def _file_of(problem: Problem) -> str:
-    return (problem.file or "").split(" (document ")[0]
 
 
 def merge_rule_files(files: Sequence[RuleFile]) -> str:
@@ -186,12 +250,16 @@ def output_names(files: Sequence[RuleFile]) -> list[str]:
     return [f"{Path(f.source).stem}.rules.yaml" for f in files]
 
 
-def write_folder(files: Sequence[RuleFile], folder: Path) -> list[Path]:
+def write_folder(
+    files: Sequence[RuleFile], folder: Path, inputs: Iterable[str | Path] = ()
+) -> list[Path]:
     """Write one rules file per spec file into ``folder``, each atomically.
 
-    Every text is produced before the first write, so a failure never leaves partial output.
+    Every text is produced, and every target checked against ``inputs`` (OutputError when one
+    is an input or lies in an input folder), before the first write.
     """
     targets = [folder / name for name in output_names(files)]
+    check_not_an_input(targets, inputs, "--output")
     for target, rule_file in zip(targets, files, strict=True):
         write_atomic(target, rule_file.text)
     return targets

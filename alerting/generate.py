@@ -64,12 +64,18 @@ def sli_expr(slo: SLO, window: str) -> str:
     """The error-ratio expression of the SLO's SLI over ``window``."""
     sli = slo.sli
     if isinstance(sli, EventsSLI):
-        error = with_window(sli.error_query, window)
-        total = with_window(sli.total_query, window)
-        return f"({error})\n/\n({total})\n"
+        error = _grouped(with_window(sli.error_query, window))
+        total = _grouped(with_window(sli.total_query, window))
+        return f"{error}\n/\n{total}\n"
     if isinstance(sli, RawSLI):
-        return f"({with_window(sli.error_ratio_query, window)})"
+        return _grouped(with_window(sli.error_ratio_query, window))
     return latency_sli_expr(sli, window)
+
+
+def _grouped(query: str) -> str:
+    """``query`` in parentheses; a PromQL ``#`` comment runs to the end of its line, so a
+    query that may hold one gets its closing parenthesis on a line of its own."""
+    return f"({query}\n)" if "#" in query else f"({query})"
 
 
 def latency_sli_expr(sli: LatencySLI, window: str) -> str:

@@ -7,18 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from alerting import model
 from alerting.spec import AlertSpec, ServiceSpec, SLOSpec
-from alerting.validation import check_service, check_slo, check_slo_parts
+from alerting.validation import check_service
 from alerting.windows import catalog_for
 from sre_platform.durations import parse_duration
-from sre_platform.errors import Problem, SpecError
+from sre_platform.errors import InputFileError, Problem, SpecError
+from sre_platform.yamlfile import load_documents, read_text
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Hostile or runaway input gets a quick, short answer: a file with more SLOs than this is
+# refused before any is checked, and at most this many problems are kept per file.
+MAX_SLOS_PER_FILE = 1000
+MAX_PROBLEMS_PER_FILE = 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class LoadResult:
 
     files: list[SpecFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    omitted: dict[str, int] = field(default_factory=dict)  # file -> problems left out
 
     @property
     def slos(self) -> list[model.SLO]:
@@ -100,7 +104,30 @@ def read_specs(
     if check_ids:
         ids = [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
         result.problems += duplicate_ids(ids)
+        result.problems, result.omitted = cap_problems(result.problems)
     return result
+
+
+def base_file(problem: Problem) -> str:
+    """The file a problem is in, without its ``(document N)`` suffix."""
+    return (problem.file or "").split(" (document ")[0]
+
+
+def cap_problems(
+    problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE
+) -> tuple[list[Problem], dict[str, int]]:
+    """At most ``limit`` problems per file, and how many were left out of each file."""
+    kept: list[Problem] = []
+    seen: dict[str, int] = {}
+    omitted: dict[str, int] = {}
+    for problem in problems:
+        name = base_file(problem)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > limit:
+            omitted[name] = omitted.get(name, 0) + 1
+        else:
+            kept.append(problem)
+    return kept, omitted
 
 
 def load_specs(
@@ -120,54 +147,93 @@ def _read_file(
 ) -> tuple[list[model.SLO], list[Problem]]:
     name = path.as_posix()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return [], [Problem(f"cannot read: {error}", file=name)]
-    try:
-        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
-    except yaml.YAMLError as error:
-        return [], [Problem(f"invalid YAML: {_yaml_message(error)}", file=name)]
+        text = read_text(path)
+        documents = load_documents(text, name)
+    except InputFileError as error:
+        return [], [error.problem]
+    # Only YAML's \u and \U escapes can make text that is not Unicode (a lone surrogate).
+    escapes = "\\u" in text or "\\U" in text
     if not documents:
         return [], [Problem("no spec documents in this file", file=name)]
+    count = sum(len(d["slos"]) for d in documents if isinstance(d, dict) and _is_list(d, "slos"))
+    if count > MAX_SLOS_PER_FILE:
+        return [], [
+            Problem(
+                f"{count:,} SLOs in one file, more than the {MAX_SLOS_PER_FILE:,} allowed: "
+                "split them into several files",
+                file=name,
+            )
+        ]
     slos: list[model.SLO] = []
     problems: list[Problem] = []
     for index, document in enumerate(documents, start=1):
         where = name if len(documents) == 1 else f"{name} (document {index})"
-        doc_slos, doc_problems = _read_document(document, where, name, default_period, extra_labels)
+        doc_slos, doc_problems = _read_document(
+            document, where, name, default_period, extra_labels, escapes=escapes
+        )
         slos += doc_slos
         problems += doc_problems
     return slos, problems
 
 
+def _is_list(document: dict[str, Any], key: str) -> bool:
+    return isinstance(document.get(key), list)
+
+
 def _read_document(
-    document: Any, where: str, source: str, default_period: int, extra_labels: dict[str, str]
+    document: Any,
+    where: str,
+    source: str,
+    default_period: int,
+    extra_labels: dict[str, str],
+    *,
+    escapes: bool = True,
 ) -> tuple[list[model.SLO], list[Problem]]:
     if not isinstance(document, dict):
         return [], [Problem("a spec document must be a mapping", file=where)]
+    text_problems = [_in_file(p, where) for p in _unwritable_text(document)] if escapes else []
     try:
         spec = ServiceSpec.model_validate(document)
     except ValidationError as error:
+        # Every part that parses is still checked, so one pass reports every problem.
         problems = [_from_pydantic(item, document, where) for item in error.errors()]
-        return [], problems + _check_valid_slos(document, where, default_period)
+        problems += [_in_file(p, where) for p in check_service(document, default_period)]
+        return [], problems + text_problems
     problems = [_in_file(p, where) for p in check_service(spec, default_period)]
+    problems += text_problems
     if any(p.severity == "error" for p in problems):
         return [], problems
     slos = [_to_model(spec, slo, source, default_period, extra_labels) for slo in spec.slos]
     return slos, problems
 
 
-def _check_valid_slos(document: dict[str, Any], where: str, default_period: int) -> list[Problem]:
-    """Semantic problems of the SLOs that parse on their own, when their document did not."""
-    slos = document.get("slos")
-    problems: list[Problem] = []
-    for entry in slos if isinstance(slos, list) else []:
-        try:
-            slo = SLOSpec.model_validate(entry)
-        except ValidationError:
-            problems += [_in_file(p, where) for p in check_slo_parts(entry)]
-            continue
-        problems += [_in_file(p, where) for p in check_slo(slo, default_period)]
+def _unwritable_text(document: Any, path: str = "") -> list[Problem]:
+    """Text a rules file cannot hold: lone surrogates, which YAML's \\u escapes can make."""
+    problems = []
+    items = (
+        document.items()
+        if isinstance(document, dict)
+        else enumerate(document)
+        if isinstance(document, list)
+        else ()
+    )
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        if isinstance(value, str) and not _encodable(value):
+            problems.append(
+                Problem("holds a lone surrogate (\\ud800-\\udfff): not Unicode text", field=where)
+            )
+        elif isinstance(value, dict | list):
+            problems += _unwritable_text(value, where)
     return problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _in_file(problem: Problem, where: str) -> Problem:
@@ -236,6 +302,8 @@ def duplicate_ids(entries: Iterable[tuple[str, str, str]]) -> list[Problem]:
 
 _MESSAGES = {
     "missing": "field required",
+    "float_type": "must be a number such as 99.9 (not text, and not true/false)",
+    "bool_type": "must be true or false",
     "extra_forbidden": "unknown field (not part of prometheus/v1 or its documented extensions)",
 }
 
@@ -254,11 +322,3 @@ def _from_pydantic(item: Any, document: dict[str, Any], where: str) -> Problem:
     field_path = ".".join(str(part) for part in loc) or None
     message = _MESSAGES.get(item["type"]) or item["msg"].removeprefix("Value error, ")
     return Problem(message[:1].lower() + message[1:], file=where, slo=slo_name, field=field_path)
-
-
-def _yaml_message(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is not None:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return problem

@@ -1,8 +1,17 @@
-"""PromQL helpers for the compiler: the window placeholder, syntax checks, label formats."""
+"""PromQL helpers for the compiler: the window placeholder, syntax checks, label formats.
+
+Queries are parsed in process with promql-parser, which follows a newer Prometheus than the
+2.42 that Debian ships (the lab's and the tests' engine, and what ``promtool check rules``
+here accepts). So a query must also pass what 2.42 refuses and the newer parser takes:
+functions and aggregations added later, durations where a number is expected (``x > 5m``,
+``vector(5m)``), and quoted (UTF-8) label and metric names. ``holt_winters``, which 2.42 has
+and the newer parser dropped, is taught to it.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import promql_parser
 
@@ -14,9 +23,19 @@ METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 OBJECT_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
+# The placeholder as the whole range of a range selector or subquery: `[{{.window}}]`,
+# `[{{.window}}:1m]`. Every window then gives the same shape of query.
+WINDOW_AS_RANGE = re.compile(r"\[\s*\{\{\s*\.window\s*\}\}\s*(?=[\]:])")
+
+
 def has_window(query: str) -> bool:
     """True when ``query`` holds the ``{{.window}}`` placeholder."""
     return WINDOW_PLACEHOLDER.search(query) is not None
+
+
+def stray_windows(query: str) -> int:
+    """How many ``{{.window}}`` placeholders are not the whole range of a ``[...]``."""
+    return len(WINDOW_PLACEHOLDER.findall(query)) - len(WINDOW_AS_RANGE.findall(query))
 
 
 def with_window(query: str, window: str) -> str:
@@ -24,12 +43,213 @@ def with_window(query: str, window: str) -> str:
     return WINDOW_PLACEHOLDER.sub(window, query)
 
 
-def syntax_error(expr: str) -> str | None:
-    """Return the parser's message if ``expr`` is not valid PromQL, else None."""
+# Prometheus 2.42's functions (promql/parser/functions.go) and aggregation operators.
+FUNCTIONS = frozenset(
+    [
+        "abs",
+        "absent",
+        "absent_over_time",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atanh",
+        "avg_over_time",
+        "ceil",
+        "changes",
+        "clamp",
+        "clamp_max",
+        "clamp_min",
+        "cos",
+        "cosh",
+        "count_over_time",
+        "days_in_month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "deg",
+        "delta",
+        "deriv",
+        "exp",
+        "floor",
+        "histogram_count",
+        "histogram_sum",
+        "histogram_fraction",
+        "histogram_quantile",
+        "holt_winters",
+        "hour",
+        "idelta",
+        "increase",
+        "irate",
+        "label_replace",
+        "label_join",
+        "last_over_time",
+        "ln",
+        "log10",
+        "log2",
+        "max_over_time",
+        "min_over_time",
+        "minute",
+        "month",
+        "pi",
+        "predict_linear",
+        "present_over_time",
+        "quantile_over_time",
+        "rad",
+        "rate",
+        "resets",
+        "round",
+        "scalar",
+        "sgn",
+        "sin",
+        "sinh",
+        "sort",
+        "sort_desc",
+        "sqrt",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "sum_over_time",
+        "tan",
+        "tanh",
+        "time",
+        "timestamp",
+        "vector",
+        "year",
+    ]
+)
+AGGREGATIONS = frozenset(
+    [
+        "sum",
+        "avg",
+        "count",
+        "min",
+        "max",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "count_values",
+        "quantile",
+    ]
+)
+_LABEL_LIST_KEYWORDS = frozenset(["by", "without", "on", "ignoring", "group_left", "group_right"])
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)|(?P<comment>\#[^\n]*)
+    |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
+    |(?P<range>\[[^\]]*\])
+    |(?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+(?![A-Za-z0-9_:]))
+    |(?P<number>0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+    |(?P<identifier>[A-Za-z_:][A-Za-z0-9_:]*)
+    |(?P<other>.)""",
+    re.VERBOSE | re.DOTALL,
+)
+
+promql_parser.register_extra_functions(
+    [
+        promql_parser.Function(
+            "holt_winters",
+            [
+                promql_parser.ValueType.Matrix,
+                promql_parser.ValueType.Scalar,
+                promql_parser.ValueType.Scalar,
+            ],
+            promql_parser.ValueType.Vector,
+        )
+    ]
+)
+
+
+def parse_error(expr: str) -> str | None:
+    """The parser's message when ``expr`` does not parse as PromQL at all, else None.
+
+    The renderer's check of generated rules: their parts were checked with ``syntax_error``.
+    """
     try:
         promql_parser.parse(expr)
     except (ValueError, TypeError) as error:
         return str(error) or "invalid PromQL"
+    return None
+
+
+@lru_cache(maxsize=1 << 14)
+def syntax_error(expr: str) -> str | None:
+    """Why Prometheus 2.42 refuses ``expr`` as PromQL, or None when it parses."""
+    try:
+        tree = promql_parser.parse(expr)
+    except (ValueError, TypeError) as error:
+        return str(error) or "invalid PromQL"
+    return _unknown_operation(tree) or _newer_syntax(expr)
+
+
+def result_kind_error(expr: str) -> str | None:
+    """Why ``expr`` cannot be an SLI: it returns a range vector or a string (None: it can).
+
+    Prometheus loads such a rule but fails every evaluation of it.
+    """
+    try:
+        node = promql_parser.parse(expr)
+    except (ValueError, TypeError):
+        return None  # syntax_error says why
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
+        return "returns a range vector; an SLI must return an instant vector (e.g. rate(...))"
+    if isinstance(node, promql_parser.StringLiteral):
+        return "returns a string; an SLI must return an instant vector"
+    return None
+
+
+def _unknown_operation(tree: promql_parser.Expr) -> str | None:
+    found: list[str] = []
+
+    def visit(node: promql_parser.Expr) -> bool:
+        if isinstance(node, promql_parser.Call) and node.func.name not in FUNCTIONS:
+            found.append(f"function {node.func.name!r}")
+        elif isinstance(node, promql_parser.AggregateExpr) and str(node.op) not in AGGREGATIONS:
+            found.append(f"aggregation {str(node.op)!r}")
+        return not found
+
+    promql_parser.walk(tree, visit)
+    if found:
+        return f"{found[0]} is not known to Prometheus 2.42 (added in a later version)"
+    return None
+
+
+def _newer_syntax(expr: str) -> str | None:
+    """What a newer parser takes and Prometheus 2.42 refuses: stray durations, quoted names."""
+    previous: list[str] = ["", ""]  # the last two significant tokens, lower-cased
+    braces = 0
+    parens: list[bool] = []  # per open parenthesis: is it a list of label names?
+    for match in _TOKEN.finditer(expr):
+        kind, text = match.lastgroup, match.group()
+        if kind in ("space", "comment"):
+            continue
+        after_offset = previous[-1] == "offset" or previous[-2:] == ["offset", "-"]
+        if kind == "number" and after_offset:
+            return f"offset {text}: Prometheus 2.42 takes a duration after offset (e.g. 5m)"
+        if kind == "duration" and not after_offset:
+            return (
+                f"duration {text} where a number is expected: Prometheus 2.42 takes a duration "
+                "only in a range [5m], a subquery [1h:5m] or after offset"
+            )
+        if kind == "string" and (
+            (braces and previous[-1] in ("{", ",")) or (parens and parens[-1])
+        ):
+            return (
+                f"quoted label or metric name {text}: Prometheus 2.42 takes only plain names "
+                "([a-zA-Z_][a-zA-Z0-9_]*) there"
+            )
+        if text == "{":
+            braces += 1
+        elif text == "}":
+            braces = max(0, braces - 1)
+        elif text == "(":
+            parens.append(previous[-1] in _LABEL_LIST_KEYWORDS)
+        elif text == ")" and parens:
+            parens.pop()
+        previous = [previous[-1], text.lower()]
     return None
 
 

@@ -18,7 +18,7 @@ import yaml
 import yaml_rs
 
 from alerting.generate import RuleGroup
-from alerting.promql import syntax_error
+from alerting.promql import parse_error
 from sre_platform.errors import CompileError
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -28,6 +28,12 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # indicator, no ": " or " #", and not one of YAML 1.1's booleans or nulls.
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:()\[\]{}$-]*(?: [A-Za-z0-9_./()\[\]{}$-]+)*")
 _KEYWORDS = frozenset(["y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"])
+# Numbers a YAML 1.2 reader (Prometheus's, yaml-rs) takes that PyYAML, a YAML 1.1 writer,
+# leaves unquoted: 1e5, 0o17, -.5.
+_YAML12_NUMBER = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -41,7 +47,8 @@ def yaml_scalar(value: str) -> str:
     ):
         return value
     text = yaml.dump(value, Dumper=_Dumper, default_flow_style=True, width=1 << 30)
-    return text.removesuffix("\n").removesuffix("\n...").rstrip("\n")
+    text = text.removesuffix("\n").removesuffix("\n...").rstrip("\n")
+    return f"'{text}'" if _YAML12_NUMBER.fullmatch(text) else text
 
 
 @lru_cache(maxsize=1 << 16)
@@ -84,7 +91,7 @@ _RANGE = re.compile(r"\[[0-9smhdwy]+\]")
 # Likewise for the validated ids in the compiler's own selectors: the rules of every SLO with the
 # same objective and windows share one shape.
 _OWN_LABEL_VALUE = re.compile(r'(sloth_(?:id|service|slo))="[-A-Za-z0-9_.]*"')
-_syntax_error_of_shape = lru_cache(maxsize=1 << 14)(syntax_error)
+_syntax_error_of_shape = lru_cache(maxsize=1 << 14)(parse_error)
 
 
 def _shape(expr: str) -> str:
@@ -136,7 +143,7 @@ def render_rules(groups: Sequence[RuleGroup], header: Sequence[str]) -> tuple[st
     text = rules_document(header, _template().render(groups=groups))
     expected = [group_dict(group) for group in groups]
     try:
-        parsed = yaml_rs.loads(text)
+        parsed = yaml_rs.loads(text, parse_datetime=False)
     except yaml_rs.YAMLDecodeError as error:
         raise CompileError(f"rendered rules are not valid YAML: {error}") from error
     if parsed != {"groups": expected}:

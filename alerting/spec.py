@@ -11,9 +11,27 @@ Extensions over Sloth, each documented in docs/slo-specs.md:
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+
+# YAML 1.2 (Sloth's and Prometheus's YAML) reads 1e-3 as a number; PyYAML, a YAML 1.1 reader,
+# leaves a number without a dot as text.
+_EXPONENT_NUMBER = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+def yaml12_number(value: object) -> object:
+    """``value`` as a float when it is text a YAML 1.2 reader takes as a number (1e-3)."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value):
+        return float(value)
+    return value
+
+
+# As Sloth's Go structs read them: a number must be a YAML number (``true`` or ``"99.9"`` is
+# refused, never read as 1 or 99.9), a flag a YAML boolean.
+Number = Annotated[float, Strict(), BeforeValidator(yaml12_number)]
+Flag = Annotated[bool, Strict()]
 
 
 class _Strict(BaseModel):
@@ -23,7 +41,7 @@ class _Strict(BaseModel):
 class AlertSpec(_Strict):
     """One of the two alerts of an SLO (``page_alert`` or ``ticket_alert``)."""
 
-    disable: bool = False
+    disable: Flag = False
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -56,7 +74,7 @@ class LatencySLISpec(_Strict):
 
     histogram: str
     selector: str = ""
-    threshold: float
+    threshold: Number
 
 
 class SLISpec(_Strict):
@@ -80,7 +98,7 @@ class SLOSpec(_Strict):
     """One SLO of a service."""
 
     name: str
-    objective: float
+    objective: Number
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     sli: SLISpec

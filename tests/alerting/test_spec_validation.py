@@ -219,7 +219,7 @@ BAD_SPECS = [
         slo(objective="high"),
         "orders",
         "objective",
-        "valid number",
+        "must be a number",
         id="an objective that is not a number is refused",
     ),
 ]
