@@ -32,6 +32,7 @@ from sre_platform.yamlfile import DEFAULT_LIMITS
 from stacks import tags as aws_tags
 from stacks.project import (
     PROJECT,
+    STACK_NAME,
     cut,
     folder_inside,
     read_stack_config,
@@ -132,7 +133,7 @@ LowercaseName = Annotated[
     str,
     AfterValidator(
         _matching(
-            r"[a-z][a-z0-9-]{0,62}",
+            STACK_NAME.pattern,  # the same rule as stack names: both make AWS names
             "a lowercase name: letters, digits and '-', starting with a letter, at most 63 "
             "characters (it names AWS resources and goes into the instances' user data)",
         )

@@ -7,11 +7,13 @@ import json
 import os
 import pty
 import re
+import select
 import shutil
 import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -110,10 +112,14 @@ def test_on_a_terminal_the_table_fits_the_terminal() -> None:
     )
     os.close(follower)
     output = b""
-    while True:  # until the process closes the terminal (EIO) or its output ends
+    deadline = time.monotonic() + CAP
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if not ready:
+            continue
         try:
             chunk = os.read(leader, 65536)
-        except OSError:
+        except OSError:  # EIO: the process has closed the terminal
             break
         if not chunk:
             break
