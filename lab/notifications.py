@@ -7,15 +7,13 @@ notifications` read them without loading the server framework.
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 NOTIFICATIONS_FILE = "notifications.jsonl"
-log = logging.getLogger("notifications")
 
 
 class Payload(BaseModel):
@@ -38,6 +36,7 @@ class Notification:
     status: str  # "firing" or "resolved"
     labels: dict[str, str]  # the labels all its alerts share
     alerts: int
+    record: dict[str, Any] = field(default_factory=dict, repr=False)  # the line, whole
 
     @property
     def alertname(self) -> str:
@@ -60,19 +59,33 @@ def parse_line(line: str) -> Notification:
         status=payload.status,
         labels=dict(payload.commonLabels),
         alerts=len(payload.alerts),
+        record=data,
     )
 
 
-def read_notifications(path: Path) -> list[Notification]:
+@dataclass(frozen=True)
+class Recorded:
+    """What a notifications file holds: the notifications, and the lines that are not one."""
+
+    notifications: tuple[Notification, ...]
+    unreadable: tuple[str, ...]  # "<file>:<line>: <reason>"
+
+
+def read_notifications(path: Path) -> Recorded:
     """Every notification recorded in ``path``, oldest first (none when the file is missing)."""
-    if not path.is_file():
-        return []
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return Recorded((), ())
+    except OSError as exc:
+        return Recorded((), (f"{path}: cannot read: {exc.strerror or exc}",))
+    found, unreadable = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            out.append(parse_line(line))
-        except (ValueError, KeyError, ValidationError) as exc:
-            log.warning("unreadable notification", extra={"line": number, "error": str(exc)})
-    return out
+            found.append(parse_line(line))
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            reason = str(exc).splitlines()[0]
+            unreadable.append(f"{path}:{number}: not a recorded notification ({reason})")
+    return Recorded(tuple(found), tuple(unreadable))

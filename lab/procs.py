@@ -1,9 +1,15 @@
-"""Process management: start detached children, record them, find them again, stop them.
+"""Process management: start detached children, record them, find them again, stop them safely.
 
 Each component runs in a session (and process group) of its own, so it outlives the CLI that
-started it and `down` can stop it with everything it spawned. A pid file records the pid and
-the command line; a pid whose command line no longer matches is stale (the lab was killed
-uncleanly and the number reused, or the process is gone).
+started it and `down` can stop it with everything it spawned. A pid file records the pid, the
+process's start time and its command line: a process is the lab's only while all three match,
+since a pid is reused by anything once the lab's process is gone. Spawned processes also carry
+``SRE_LAB_RUN_DIR`` in their environment (their children inherit it), so a lab whose pid files
+are lost or damaged is still found by command line and run directory (`find_candidates`).
+
+No signal ever goes to pid 0 or 1, to this process, or to anything in the caller's own process
+group or session (`refusal_to_signal`), and a process group is signalled only while its leader
+is the recorded process.
 """
 
 from __future__ import annotations
@@ -14,34 +20,89 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import psutil
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sre_platform.errors import field_path
 from sre_platform.files import write_atomic
 
 PIDS_DIR = "pids"
 LOGS_DIR = "logs"
+RUN_DIR_MARKER = "SRE_LAB_RUN_DIR"  # environment variable every spawned process carries
+START_TIME_TOLERANCE = 0.01  # seconds; the kernel counts start times in clock ticks
+LEGACY_START_TOLERANCE = 5.0  # seconds between a fork and `up` writing the wall clock down
+STOP_GRACE = 10.0  # SIGTERM, then SIGKILL after this many seconds
+KILL_WAIT = 5.0
 
 
 class PidRecord(BaseModel):
-    """What a pid file holds."""
+    """What a pid file holds: who the process is, so a reused pid is never taken for it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    pid: int
-    argv: tuple[str, ...]
-    started_at: float
+    pid: int = Field(gt=1)
+    argv: tuple[str, ...] = Field(min_length=1)
+    started_at: float  # wall clock right after `up` started it
+    # The process's start time as psutil reports it; None in pid files of labs started before
+    # it was recorded, which are checked against ``started_at`` instead.
+    create_time: float | None = None
+
+    @property
+    def start_time(self) -> tuple[float, float]:
+        """The recorded start time and how far the process's own may be from it."""
+        if self.create_time is None:
+            return self.started_at, LEGACY_START_TOLERANCE
+        return self.create_time, START_TIME_TOLERANCE
+
+
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A state file that could not be used, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Records:
+    """The pid files of a run directory: the readable records and the ones that are not."""
+
+    records: tuple[PidRecord, ...]
+    unreadable: tuple[UnreadableFile, ...]
 
 
 @dataclass(frozen=True)
 class PortHolder:
-    """A process listening on a port, as far as /proc tells."""
+    """A process listening on a port."""
 
     pid: int
     command: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A running process that points at a run directory (by environment or command line)."""
+
+    pid: int
+    argv: tuple[str, ...]
+    create_time: float
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What stopping one process (or process group) did."""
+
+    pid: int
+    stopped: bool  # False: it was not running (any more)
+    refused: str | None = None  # why it was not signalled, when it was not
 
 
 def pid_file(run_dir: Path, name: str) -> Path:
@@ -54,47 +115,96 @@ def log_file(run_dir: Path, name: str) -> Path:
     return run_dir / LOGS_DIR / f"{name}.log"
 
 
-def spawn(run_dir: Path, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` detached in its own session, output to its log; record and return the pid."""
+def spawn(
+    run_dir: Path, name: str, argv: Sequence[str], env: dict[str, str] | None = None
+) -> PidRecord:
+    """Start ``argv`` detached in its own session, output to its log; record and return it."""
     log = log_file(run_dir, name)
     log.parent.mkdir(parents=True, exist_ok=True)
+    marker = {RUN_DIR_MARKER: str(run_dir.resolve())}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            argv,
+            list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=run_dir,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {}), **marker},
             close_fds=True,
         )
-    record = PidRecord(name=name, pid=proc.pid, argv=tuple(argv), started_at=time.time())
+    try:
+        create_time = psutil.Process(proc.pid).create_time()
+    except psutil.Error:  # it ended at once; `ending` says how
+        create_time = 0.0
+    record = PidRecord(
+        name=name,
+        pid=proc.pid,
+        argv=tuple(argv),
+        started_at=time.time(),
+        create_time=create_time,
+    )
     write_atomic(pid_file(run_dir, name), record.model_dump_json() + "\n")
-    return proc.pid
+    return record
 
 
-def read_records(run_dir: Path) -> list[PidRecord]:
-    """Every pid record in the run directory (unreadable ones are dropped as stale)."""
-    records = []
+def read_records(run_dir: Path) -> Records:
+    """Every pid record in the run directory; damaged pid files are listed, never deleted here."""
+    records: list[PidRecord] = []
+    unreadable: list[UnreadableFile] = []
     for path in sorted((run_dir / PIDS_DIR).glob("*.json")):
         try:
-            records.append(PidRecord.model_validate_json(path.read_text(encoding="utf-8")))
-        except (ValidationError, OSError):
-            path.unlink(missing_ok=True)
-    return records
+            record = PidRecord.model_validate_json(path.read_bytes())
+        except OSError as exc:
+            unreadable.append(UnreadableFile(path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        except ValidationError as exc:
+            unreadable.append(UnreadableFile(path, _validation_reason(exc)))
+            continue
+        if record.name != path.stem:
+            reason = f"not a pid record of {path.stem}: it names {record.name}"
+            unreadable.append(UnreadableFile(path, reason))
+            continue
+        records.append(record)
+    return Records(tuple(records), tuple(unreadable))
 
 
-def _cmdline(pid: int) -> tuple[str, ...] | None:
+def _validation_reason(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    message = first["msg"].replace("Invalid JSON", "invalid JSON")
+    where = field_path(first["loc"])
+    return f"not a pid record ({where}: {message})" if where else f"not a pid record ({message})"
+
+
+def process_of(record: PidRecord) -> psutil.Process | None:
+    """The live process ``record`` describes: same pid, start time and command line, or None."""
+    start, tolerance = record.start_time
+    return _verified(record.pid, start, tolerance, record.argv)
+
+
+def _verified(
+    pid: int, start: float, tolerance: float, argv: Sequence[str]
+) -> psutil.Process | None:
+    if pid <= 1:
+        return None
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            if abs(process.create_time() - start) > tolerance:
+                return None
+            if process.status() == psutil.STATUS_ZOMBIE:
+                _reap(pid)
+                return None
+            if tuple(process.cmdline()) != tuple(argv):
+                return None
+    except psutil.Error:
         return None
-    if state in ("Z", "X"):
-        _reap(pid)
-        return None
-    return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    return process
+
+
+def is_alive(record: PidRecord) -> bool:
+    """True when the recorded process still runs (pid, start time and command line match)."""
+    return process_of(record) is not None
 
 
 # How our own children ended, when this process reaped them (for error messages).
@@ -114,52 +224,167 @@ def ending(pid: int) -> str | None:
     _reap(pid)
     if pid in _ENDINGS:
         return _ENDINGS[pid]
-    return None if Path(f"/proc/{pid}").exists() else "ended"
+    return None if _running(pid) else "ended"
 
 
-def is_alive(record: PidRecord) -> bool:
-    """True when the recorded process still runs the recorded command line."""
-    return _cmdline(record.pid) == record.argv
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def refusal_to_signal(pid: int) -> str | None:
+    """Why ``pid`` must never be signalled by the lab, or None when it may be."""
+    if pid <= 1:
+        return f"pid {pid} is never signalled"
+    if pid == os.getpid():
+        return f"pid {pid} is this process"
+    try:
+        pgid, sid = os.getpgid(pid), os.getsid(pid)
+    except OSError:
+        return None  # gone: nothing will be signalled anyway
+    if pgid == os.getpgrp():
+        return f"pid {pid} is in the caller's own process group"
+    if sid == os.getsid(0):
+        return f"pid {pid} is in the caller's own session"
+    return None
 
 
 def group_members(pgid: int) -> list[int]:
     """Pids of the live (non-zombie) processes in process group ``pgid``."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
     return members
 
 
-def stop_group(pgid: int, grace: float = 10.0) -> None:
-    """SIGTERM process group ``pgid``, wait up to ``grace`` seconds, then SIGKILL what is left."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(pgid)
-        if not group_members(pgid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while group_members(pgid) and time.monotonic() < deadline:
-        _reap(pgid)
+def _family(process: psutil.Process) -> list[psutil.Process]:
+    """``process``, its descendants, and the live members of the group it leads."""
+    family = {process.pid: process}
+    with contextlib.suppress(psutil.Error):
+        family.update({child.pid: child for child in process.children(recursive=True)})
+    if _leads_group(process):
+        for pid in group_members(process.pid):
+            with contextlib.suppress(psutil.Error):
+                family.setdefault(pid, psutil.Process(pid))
+    return list(family.values())
+
+
+def _leads_group(process: psutil.Process) -> bool:
+    try:
+        return os.getpgid(process.pid) == process.pid and process.is_running()
+    except (OSError, psutil.Error):
+        return False
+
+
+def stop_process(process: psutil.Process, group: bool, grace: float = STOP_GRACE) -> Stopped:
+    """Stop ``process`` (an identity-checked psutil handle) and, with ``group``, its family.
+
+    SIGTERM first, SIGKILL after ``grace`` seconds. The group is signalled as a whole only while
+    ``process`` leads it; every other signal goes through psutil, which checks that the pid
+    still belongs to the process it was taken for.
+    """
+    refusal = refusal_to_signal(process.pid)
+    if refusal:
+        return Stopped(process.pid, False, refusal)
+    if not process.is_running():
+        return Stopped(process.pid, False)
+    family = _family(process) if group else [process]
+    family = [member for member in family if refusal_to_signal(member.pid) is None]
+    _signal(process, family, signal.SIGTERM, group)
+    alive = _wait_gone(family, grace)
+    if alive:
+        _signal(process, alive, signal.SIGKILL, group)
+        _wait_gone(alive, KILL_WAIT)
+    return Stopped(process.pid, True)
+
+
+def _wait_gone(processes: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every one of ``processes`` has ended (a zombie has); return the others."""
+    deadline = time.monotonic() + timeout
+    alive = list(processes)
+    while True:
+        for process in alive:
+            _reap(process.pid)
+        alive = [process for process in alive if _still_running(process)]
+        if not alive or time.monotonic() > deadline:
+            return alive
         time.sleep(0.05)
 
 
-def stop(run_dir: Path, record: PidRecord) -> None:
-    """Stop a recorded component with its whole process group and remove its pid file."""
-    if group_members(record.pid) or is_alive(record):
-        stop_group(record.pid)
-    pid_file(run_dir, record.name).unlink(missing_ok=True)
+def _still_running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _signal(
+    leader: psutil.Process, members: Iterable[psutil.Process], sig: signal.Signals, group: bool
+) -> None:
+    if group and _leads_group(leader):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(leader.pid, sig)
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            member.send_signal(sig)
+
+
+def stop(run_dir: Path, record: PidRecord, grace: float = STOP_GRACE) -> Stopped:
+    """Stop a recorded component with its process group, if it still is the recorded process.
+
+    The pid file goes unless the process was refused a signal (it then stays for a person to
+    look at).
+    """
+    process = process_of(record)
+    result = Stopped(record.pid, False) if process is None else stop_process(process, True, grace)
+    if result.refused is None:
+        pid_file(run_dir, record.name).unlink(missing_ok=True)
+    return result
+
+
+def find_candidates(run_dir: Path) -> list[Candidate]:
+    """Running processes that point at ``run_dir``: they carry its marker in their environment,
+    or one of their arguments is the run directory or a path inside it.
+
+    Whether a candidate is one of the lab's components is the caller's decision (by the command
+    line's shape); this process and its own group and session are never candidates.
+    """
+    root = str(run_dir.resolve())
+    found = []
+    for process in psutil.process_iter(["cmdline", "create_time", "status"]):
+        info = process.info
+        argv = tuple(info["cmdline"] or ())
+        if not argv or info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if refusal_to_signal(process.pid):
+            continue
+        if _names_run_dir(argv, root) or _marked(process, root):
+            found.append(Candidate(process.pid, argv, info["create_time"]))
+    return found
+
+
+def _names_run_dir(argv: Sequence[str], root: str) -> bool:
+    for arg in argv[1:]:
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+        if value == root or value.startswith(root + os.sep):
+            return True
+    return False
+
+
+def _marked(process: psutil.Process, root: str) -> bool:
+    try:
+        return process.environ().get(RUN_DIR_MARKER) == root
+    except psutil.Error:
+        return False
+
+
+def process_of_candidate(candidate: Candidate) -> psutil.Process | None:
+    """The candidate's process if it still runs with the same start time and command line."""
+    return _verified(candidate.pid, candidate.create_time, START_TIME_TOLERANCE, candidate.argv)
 
 
 def port_is_free(port: int) -> bool:
@@ -173,41 +398,24 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                inodes.add(inode)
-    return inodes
-
-
 def port_holder(port: int) -> PortHolder | None:
-    """The process listening on ``port``, if /proc lets us see it (our own user's processes)."""
-    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    if not inodes:
+    """The process listening on ``port``, when the system lets us see it."""
+    try:
+        connections = psutil.net_connections(kind="inet")
+    except psutil.Error:
         return None
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fds = list((entry / "fd").iterdir())
-        except OSError:
-            continue
-        for fd in fds:
+    for connection in connections:
+        if (
+            connection.status == psutil.CONN_LISTEN
+            and connection.laddr
+            and connection.laddr.port == port
+            and connection.pid
+        ):
             try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target in inodes:
-                argv = _cmdline(int(entry.name)) or ("?",)
-                return PortHolder(int(entry.name), " ".join(argv))
+                command = " ".join(psutil.Process(connection.pid).cmdline()) or "?"
+            except psutil.Error:
+                command = "?"
+            return PortHolder(connection.pid, command)
     return None
 
 

@@ -8,12 +8,13 @@ be repeated.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sre_platform import tools
-from sre_platform.errors import LabError
+from sre_platform.errors import LabError, UsageError, field_path
 from sre_platform.files import write_atomic
 
 DEFAULT_RUN_DIR = ".lab"
@@ -82,6 +83,7 @@ class LabConfig(_Frozen):
     evaluation_interval: str = "5s"
     otlp_endpoint: str | None = None
     trace_ratio: float = Field(1.0, ge=0, le=1)
+    started_at: float | None = None  # set by `up`: when it started the lab (epoch seconds)
 
     def url(self, component: str) -> str:
         """The base URL of ``component`` (a name of ``Ports.all``)."""
@@ -106,9 +108,9 @@ def service_ports(first: int, replicas: int, explicit: str | None) -> tuple[int,
             ports = tuple(int(part) for part in explicit.split(",") if part.strip())
         except ValueError as exc:
             message = f"--service-ports: expected ports like 8081,8082, got {explicit!r}"
-            raise LabError(message) from exc
+            raise UsageError(message) from exc
         if len(ports) != replicas:
-            raise LabError(f"--service-ports lists {len(ports)} ports for {replicas} replicas")
+            raise UsageError(f"--service-ports lists {len(ports)} ports for {replicas} replicas")
         return ports
     return tuple(range(first, first + replicas))
 
@@ -124,13 +126,31 @@ def save(config: LabConfig) -> None:
 
 
 def load(run_dir: Path) -> LabConfig | None:
-    """Read the configuration a previous `up` saved, or None when there is none."""
+    """Read the configuration a previous `up` saved, or None when there is none.
+
+    A state file that cannot be read or parsed raises LabError naming the file and the field.
+    """
     path = run_dir / STATE_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
+    restart = command(run_dir, "down") + " && " + command(run_dir, "up")
     try:
-        return LabConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        return LabConfig.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise LabError(f"{path}: {field}: {first['msg']} (remove the file to start over)") from exc
+        where = field_path(first["loc"])
+        reason = f"{where}: {first['msg']}" if where else f"not a lab state file: {first['msg']}"
+    raise LabError(f"{path}: {reason} (`{restart}` starts the lab over)")
+
+
+def command(run_dir: Path, verb: str, *args: str) -> str:
+    """The `sre lab` command line for ``verb`` on ``run_dir``, for hints a person copies.
+
+    It names ``--run-dir`` whenever ``run_dir`` is not the one the command would pick without it.
+    """
+    words = ["sre", "lab", verb]
+    if run_dir != run_dir_from(None):
+        words += ["--run-dir", str(run_dir)]
+    return shlex.join([*words, *args])

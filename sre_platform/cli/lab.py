@@ -1,4 +1,9 @@
-"""`sre lab ...`: the local lab: up, status, break, heal, notifications, down."""
+"""`sre lab ...`: the local lab: up, status, break, heal, notifications, down.
+
+Exit codes: 0 success; 1 an error (no lab running, a port in use, `up` asked for options the
+running lab does not have, a process of the lab down that no game-day fault holds down, a pid
+file naming a process that must not be signalled); 2 a usage error.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,19 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lab import control, settings
-from lab.control import BreakResult, LabStatus
+from lab.control import BreakResult, CrashResult, DownResult, LabStatus, ReplicaFault, UpResult
 from lab.settings import Binaries, LabConfig, Ports
-from sre_platform.durations import parse_duration
-from sre_platform.errors import LabError
+from sre_platform.cli.output import print_json, progress
+from sre_platform.durations import humanize, parse_duration
+from sre_platform.errors import LabError, UsageError
 
 app = typer.Typer(
     help="The local lab: the SLO rules, alert routing and demo exchange service, running.",
@@ -29,6 +37,30 @@ RunDirOption = typer.Option(
     "--run-dir",
     help=f"Run directory (pids, configs, logs, data); default ${settings.RUN_DIR_ENV} or .lab.",
 )
+JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
+
+# `up` options -> the LabConfig field each sets (to compare with a running lab's).
+UP_FIELDS = {
+    "replicas": "ports.service",
+    "service_port": "ports.service",
+    "service_ports": "ports.service",
+    "prometheus_port": "ports.prometheus",
+    "alertmanager_port": "ports.alertmanager",
+    "node_exporter_port": "ports.node_exporter",
+    "supervisor_port": "ports.supervisor",
+    "receiver_port": "ports.receiver",
+    "loadgen_port": "ports.loadgen",
+    "order_rate": "order_rate",
+    "inputs": "specs",
+    "period": "period",
+    "scrape_interval": "scrape_interval",
+    "evaluation_interval": "evaluation_interval",
+    "otlp_endpoint": "otlp_endpoint",
+    "trace_ratio": "trace_ratio",
+    "prometheus_bin": "binaries.prometheus",
+    "alertmanager_bin": "binaries.alertmanager",
+    "node_exporter_bin": "binaries.node_exporter",
+}
 
 
 def _duration(text: str | None, option: str) -> int | None:
@@ -37,15 +69,93 @@ def _duration(text: str | None, option: str) -> int | None:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise LabError(f"{option}: {exc}") from exc
+        raise UsageError(f"{option}: {exc}") from exc
 
 
 def _percent(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def _hint(run_dir: Path, *commands: tuple[str, ...]) -> str:
+    """Commands a person copies next, each keeping ``--run-dir`` when it matters."""
+    return ", ".join(f"`{settings.command(run_dir, verb, *args)}`" for verb, *args in commands)
+
+
+# --- up ----------------------------------------------------------------------------------------
+def _given_options(ctx: typer.Context) -> tuple[set[str], list[str]]:
+    """The LabConfig fields the options on the command line (or environment) set, and those
+    options again as words for a restart command (command line only; the environment stays).
+    """
+    fields: set[str] = set()
+    words: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        # By name: typer carries its own copy of click's ParameterSource.
+        where = source.name if source is not None else "DEFAULT"
+        if name not in UP_FIELDS or where not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        fields.add(UP_FIELDS[name])
+        if where == "COMMANDLINE":
+            option = max(param.opts, key=len)
+            value = ctx.params[name]
+            for item in value if isinstance(value, list | tuple) else [value]:
+                words += [option, f"{item:g}" if isinstance(item, float) else str(item)]
+    return fields, words
+
+
+def _up_json(result: UpResult) -> dict[str, Any]:
+    config = result.config
+    return {
+        "run_dir": str(config.run_dir),
+        "already_running": result.already_running,
+        "period": config.period,
+        "order_rate": config.order_rate,
+        "replicas": len(config.ports.service),
+        "started_at": config.started_at,
+        "links": result.links,
+        "amtool": result.amtool,
+        "prometheus_url": config.url("prometheus"),
+        "alertmanager_url": config.url("alertmanager"),
+        "differences": [asdict(d) for d in result.differences],
+        "cleanup": asdict(result.cleanup),
+    }
+
+
+def _print_links(links: dict[str, str], amtool: str) -> None:
+    for name, url in links.items():
+        note = ""
+        if name == "prometheus":
+            note = "  (PromQL)"
+        elif name == "alertmanager" and url.endswith("/api/v2/alerts"):
+            note = f"  (API; this build has no web UI: `{amtool}`)"
+        console.print(f"  {name:<14} {url}{note}", markup=False)
+
+
+def _print_cleanup(cleanup: control.Cleanup) -> None:
+    for problem in cleanup.unreadable:
+        err_console.print(
+            f"[yellow]warning[/]: {escape(problem)}; looked for the lab's processes by their "
+            "command line and run directory instead"
+        )
+    for found in cleanup.found:
+        console.print(
+            f"stopped: {found.component} (pid {found.pid}, found by command line: "
+            f"{escape(found.command)})"
+        )
+    for name in cleanup.stale:
+        console.print(f"cleaned up {name}, left over from a lab that stopped uncleanly")
+    _print_refusals(cleanup)
+
+
+def _print_refusals(cleanup: control.Cleanup) -> None:
+    for refusal in cleanup.refused:
+        err_console.print(f"[red]error[/]: {escape(refusal)}")
+
+
 @app.command("up")
 def up_command(
+    ctx: typer.Context,
     run_dir: Path | None = RunDirOption,
     replicas: int = typer.Option(3, "--replicas", min=1, max=20, help="Service replicas."),
     service_port: int = typer.Option(8081, "--service-port", help="First replica's port."),
@@ -59,8 +169,8 @@ def up_command(
     receiver_port: int = typer.Option(8091, "--receiver-port"),
     loadgen_port: int = typer.Option(8092, "--loadgen-port"),
     order_rate: float = typer.Option(20.0, "--order-rate", min=0, help="Orders per second."),
-    specs: list[Path] = typer.Option(
-        [Path("slo_specs")], "--specs", "-i", help="SLO spec file or folder (repeatable)."
+    inputs: list[Path] = typer.Option(
+        [Path("slo_specs")], "--input", "-i", help="SLO spec file or folder (repeatable)."
     ),
     period: str = typer.Option(
         "30d", "--period", help="SLO period for the rules; 1d makes a game day's alerts quick."
@@ -78,8 +188,13 @@ def up_command(
     prometheus_bin: str | None = typer.Option(None, "--prometheus-bin"),
     alertmanager_bin: str | None = typer.Option(None, "--alertmanager-bin"),
     node_exporter_bin: str | None = typer.Option(None, "--node-exporter-bin"),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Start the lab and wait until every part answers its health check."""
+    """Start the lab and wait until every part answers its health check.
+
+    On a lab already running, `up` starts nothing; options that differ from the running lab's
+    are named with the command that restarts it with them (exit 1).
+    """
     for option, value in (
         ("--period", period),
         ("--scrape-interval", scrape_interval),
@@ -102,12 +217,13 @@ def up_command(
             loadgen=loadgen_port,
         )
     except ValueError as exc:
-        raise LabError(f"ports: {exc}") from exc
+        raise UsageError(f"ports: {exc}") from exc
+    directory = settings.run_dir_from(run_dir)
     config = LabConfig(
-        run_dir=settings.run_dir_from(run_dir),
+        run_dir=directory,
         ports=ports,
         binaries=binaries,
-        specs=tuple(path.resolve() for path in specs),
+        specs=tuple(path.resolve() for path in inputs),
         period=period,
         order_rate=order_rate,
         scrape_interval=scrape_interval,
@@ -115,23 +231,43 @@ def up_command(
         otlp_endpoint=otlp_endpoint,
         trace_ratio=trace_ratio,
     )
-    err_console.print(f"starting the lab in {config.run_dir} ...")
-    result = control.up(config)
-    if result.already_running:
-        console.print(f"the lab is already running in {result.config.run_dir}:")
+    given, words = _given_options(ctx)
+    with progress(f"starting the lab in {directory}") as step:
+        result = control.up(config, given=given, on_step=step)
+    if as_json:
+        print_json(_up_json(result))
     else:
-        for name in result.cleaned_stale:
-            err_console.print(f"cleaned up {name} left over from a lab that stopped uncleanly")
-        console.print(f"the lab is up in {result.config.run_dir}:")
-    for name, url in result.urls.items():
-        console.print(f"  {name:<14} {url}")
-    console.print("next: `sre lab status`, `sre lab break --error-rate 1`, `sre lab down`")
+        _print_up(result)
+    if result.differences:
+        lines = [f"  {d.option}: running {d.running}, asked {d.asked}" for d in result.differences]
+        restart = settings.command(directory, "down") + " && "
+        restart += settings.command(directory, "up", *words)
+        raise LabError(
+            f"the lab in {directory} already runs with other options:\n"
+            + "\n".join(lines)
+            + f"\n`up` leaves a running lab as it is; to restart it with yours: `{restart}`"
+        )
 
 
-def _status_json(status: LabStatus) -> str:
-    return json.dumps(asdict(status), indent=2)
+def _print_up(result: UpResult) -> None:
+    config = result.config
+    _print_cleanup(result.cleanup)
+    state = "already running" if result.already_running else "up"
+    console.print(
+        f"the lab is {state} in {config.run_dir}: period {config.period}, "
+        f"{len(config.ports.service)} replicas, {config.order_rate:g} orders/s",
+        markup=False,
+    )
+    _print_links(result.links, result.amtool)
+    if not result.differences:
+        console.print(
+            "next: "
+            + _hint(config.run_dir, ("status",), ("break", "--error-rate", "1"), ("down",)),
+            markup=False,
+        )
 
 
+# --- status ------------------------------------------------------------------------------------
 def _slo_tables(status: LabStatus) -> list[Table]:
     """One table per service: objective, SLIs, burn rate, budget left and alerts per SLO."""
     tables: dict[str, Table] = {}
@@ -163,8 +299,43 @@ def _widen_for_pipes() -> None:
         console.width = max(console.width, 120)
 
 
+def _fault_text(fault: ReplicaFault) -> str:
+    ends = (
+        "until healed"
+        if fault.seconds_left is None
+        else f"ends by itself in {humanize(fault.seconds_left)}"
+    )
+    return f"error rate {fault.error_rate * 100:g}%, extra latency {fault.latency_ms:g} ms, {ends}"
+
+
+def _age_text(status: LabStatus) -> str:
+    if status.age_seconds is None or status.started_at is None:
+        return f"the lab in {status.run_dir}: period {status.period}"
+    since = time.strftime("%H:%M:%S", time.localtime(status.started_at))
+    text = (
+        f"the lab in {status.run_dir}: period {status.period}, "
+        f"up {humanize(status.age_seconds)} (since {since})"
+    )
+    if status.age_seconds < parse_duration(status.period):
+        text += (
+            f"\n  younger than its period: 'SLI 1h' covers at most the lab's "
+            f"{humanize(min(status.age_seconds, 3600))}, and 'budget left' only its "
+            f"{humanize(status.age_seconds)} of history, not a whole {status.period}"
+        )
+    return text
+
+
+def _alive_text(proc: control.ProcessStatus) -> str:
+    if proc.alive:
+        return "yes"
+    if proc.held_seconds_left is not None:
+        return f"[yellow]no, held down {humanize(proc.held_seconds_left)} more[/]"
+    return "[red]no[/]"
+
+
 def _print_status(status: LabStatus) -> None:
     _widen_for_pipes()
+    console.print(_age_text(status), markup=False)
     for table in _slo_tables(status):
         console.print(table)
     processes = Table(title="Processes", title_justify="left")
@@ -174,49 +345,73 @@ def _print_status(status: LabStatus) -> None:
         processes.add_row(
             proc.name,
             str(proc.pid or "-"),
-            "yes" if proc.alive else "[red]no[/]",
+            _alive_text(proc),
             "yes" if proc.healthy else "[red]no[/]",
             "-" if proc.restarts is None else str(proc.restarts),
             proc.url,
         )
     console.print(processes)
     for fault in status.faults:
-        console.print(
-            f"fault on replica {fault['replica']}: error rate {fault['error_rate']}, "
-            f"extra latency {fault['latency_ms']} ms"
-            + (f", {fault['seconds_left']:.0f}s left" if fault["seconds_left"] else "")
-        )
-    console.print(f"notifications received: {status.notifications} (`sre lab notifications`)")
-    console.print(f"prometheus: {status.prometheus_url}   alertmanager: {status.alertmanager_url}")
+        console.print(f"fault on replica {fault.replica}: {_fault_text(fault)}", markup=False)
+    notified = _hint(status.run_dir, ("notifications",))
+    console.print(f"notifications received: {status.notifications} ({notified})", markup=False)
+    _print_links(
+        {
+            k: v
+            for k, v in status.links.items()
+            if k in ("prometheus", "alerts", "rules", "alertmanager")
+        },
+        status.amtool,
+    )
     for problem in status.problems:
-        err_console.print(f"[yellow]warning[/]: {problem}")
+        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
 
 
 @app.command("status")
-def status_command(
-    run_dir: Path | None = RunDirOption,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """The SLO table (from Prometheus), the processes and their health, active faults."""
+def status_command(run_dir: Path | None = RunDirOption, as_json: bool = JsonOption) -> None:
+    """The SLO table (from Prometheus), the processes and their health, active faults.
+
+    Exits 1 when a process of the lab is down, unless a game-day fault holds it down
+    (`break --kill-replica N --for D`).
+    """
     status = control.status(settings.run_dir_from(run_dir))
     if as_json:
-        print(_status_json(status))
+        print_json(asdict(status))
     else:
         _print_status(status)
     if not status.running:
         raise typer.Exit(1)
 
 
-def _print_break(result: BreakResult) -> None:
-    failed = [r for r in result.replicas if not r["ok"]]
+# --- break / heal ------------------------------------------------------------------------------
+def _print_faults(result: BreakResult, healed: bool) -> None:
     for replica in result.replicas:
-        if replica["ok"]:
-            details = {k: v for k, v in replica.items() if k not in ("replica", "ok")}
-            console.print(f"replica {replica['replica']}: {details}")
-        else:
-            err_console.print(f"[red]replica {replica['replica']}[/]: {replica['error']}")
-    if failed:
-        raise typer.Exit(1)
+        if not replica.ok:
+            err_console.print(f"[red]replica {replica.replica}[/]: {escape(replica.error or '')}")
+        elif healed:
+            words = []
+            if replica.restarted:
+                words.append("restarted")
+            fault = replica.fault
+            if fault is not None:
+                words.append(
+                    f"fault cleared (was error rate {fault.error_rate * 100:g}%, "
+                    f"extra latency {fault.latency_ms:g} ms)"
+                )
+            console.print(f"replica {replica.replica}: {', '.join(words) or 'no fault'}")
+        elif replica.fault is not None:
+            console.print(f"replica {replica.replica}: {_fault_text(replica.fault)}", markup=False)
+
+
+def _print_crash(result: CrashResult, run_dir: Path) -> None:
+    if result.held_seconds is None:
+        console.print(f"replica {result.replica}: crashed; the supervisor restarts it at once")
+    else:
+        console.print(
+            f"replica {result.replica}: crashed; held down for {humanize(result.held_seconds)} "
+            f"({_hint(run_dir, ('heal',))} brings it back sooner)",
+            markup=False,
+        )
 
 
 @app.command("break")
@@ -234,71 +429,120 @@ def break_command(
     for_: str | None = typer.Option(
         None, "--for", help="How long the fault lasts (e.g. 2m); a killed replica stays down."
     ),
+    as_json: bool = JsonOption,
 ) -> None:
     """Inject a game-day fault: an error rate, extra latency, or a replica crash."""
     seconds = _duration(for_, "--for")
     directory = settings.run_dir_from(run_dir)
     if kill_replica is not None:
         if error_rate is not None or latency_ms is not None:
-            raise LabError("--kill-replica goes alone; run `sre lab break` again for other faults")
-        _print_break(control.kill_replica(directory, kill_replica, seconds))
+            raise UsageError(
+                "--kill-replica goes alone; run `sre lab break` again for other faults"
+            )
+        crash = control.kill_replica(directory, kill_replica, seconds)
+        if as_json:
+            print_json(asdict(crash))
+        else:
+            _print_crash(crash, directory)
         return
     if error_rate is None and latency_ms is None:
-        raise LabError("say what to break: --error-rate R, --latency-ms L or --kill-replica N")
-    _print_break(control.inject(directory, error_rate, latency_ms, seconds))
+        raise UsageError("say what to break: --error-rate R, --latency-ms L or --kill-replica N")
+    result = control.inject(directory, error_rate, latency_ms, seconds)
+    if as_json:
+        print_json(asdict(result))
+    else:
+        _print_faults(result, healed=False)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @app.command("heal")
-def heal_command(run_dir: Path | None = RunDirOption) -> None:
+def heal_command(run_dir: Path | None = RunDirOption, as_json: bool = JsonOption) -> None:
     """Clear every fault and restart any replica held down."""
-    _print_break(control.heal(settings.run_dir_from(run_dir)))
+    with progress("healing: restarting replicas held down, clearing faults"):
+        result = control.heal(settings.run_dir_from(run_dir))
+    if as_json:
+        print_json(asdict(result))
+    else:
+        _print_faults(result, healed=True)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
+# --- notifications -----------------------------------------------------------------------------
 @app.command("notifications")
 def notifications_command(
     run_dir: Path | None = RunDirOption,
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per notification."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Each notification whole, as recorded: one JSON object per line."
+    ),
 ) -> None:
     """The alert notifications the local receiver recorded (what SNS would have delivered)."""
-    found = control.notifications(settings.run_dir_from(run_dir))
+    directory = settings.run_dir_from(run_dir)
+    recorded = control.recorded_notifications(directory)
+    for problem in recorded.unreadable:
+        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
     if as_json:
-        for item in found:
-            print(json.dumps({**asdict(item), "alertname": item.alertname}))
+        for item in recorded.notifications:
+            print(json.dumps(item.record, sort_keys=True))
         return
-    if not found:
+    if not recorded.notifications:
         console.print("no notifications yet")
         return
     _widen_for_pipes()
     table = Table()
     for column in ("received", "receiver", "status", "alert", "slo", "alerts"):
         table.add_column(column)
-    for item in found:
+    for item in recorded.notifications:
         table.add_row(
             time.strftime("%H:%M:%S", time.localtime(item.received_at)),
-            item.receiver,
-            item.status,
-            item.alertname,
-            item.labels.get("sloth_slo", "-"),
+            escape(item.receiver),
+            escape(item.status),
+            escape(item.alertname),
+            escape(item.labels.get("sloth_slo", "-")),
             str(item.alerts),
         )
     console.print(table)
+
+
+# --- down --------------------------------------------------------------------------------------
+def _down_json(result: DownResult) -> dict[str, Any]:
+    return {
+        "run_dir": str(result.run_dir),
+        **asdict(result.cleanup),
+        "purged": result.purged,
+        "data_kept": not result.purged and result.run_dir.is_dir(),
+    }
 
 
 @app.command("down")
 def down_command(
     run_dir: Path | None = RunDirOption,
     purge: bool = typer.Option(False, "--purge", help="Also delete the run directory's data."),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Stop every lab process (none is left behind); data is kept unless --purge."""
+    """Stop every lab process (none is left behind); data is kept unless --purge.
+
+    Only the lab's own processes are signalled; damaged pid files are reported and the lab's
+    processes found by their command line instead.
+    """
     directory = settings.run_dir_from(run_dir)
-    result = control.down(directory, purge)
-    if result.stopped:
-        console.print(f"stopped: {', '.join(result.stopped)}")
-    if result.stale:
-        console.print(f"cleaned up after a lab that stopped uncleanly: {', '.join(result.stale)}")
-    if not result.stopped and not result.stale:
-        console.print(f"no lab is running in {directory}")
-    if result.purged:
-        console.print(f"deleted {directory}")
-    elif directory.is_dir():
-        console.print(f"data kept in {directory} (`sre lab down --purge` deletes it)")
+    with progress(f"stopping the lab in {directory}"):
+        result = control.down(directory, purge)
+    cleanup = result.cleanup
+    if as_json:
+        print_json(_down_json(result))
+        _print_refusals(cleanup)
+    else:
+        if cleanup.stopped:
+            console.print(f"stopped: {', '.join(cleanup.stopped)}")
+        _print_cleanup(cleanup)
+        if not (cleanup.stopped or cleanup.stale or cleanup.found or cleanup.refused):
+            console.print(f"no lab is running in {directory}", markup=False)
+        if result.purged:
+            console.print(f"deleted {directory}", markup=False)
+        elif directory.is_dir():
+            purge_hint = _hint(directory, ("down", "--purge"))
+            console.print(f"data kept in {directory} ({purge_hint} deletes it)", markup=False)
+    if cleanup.refused:
+        raise typer.Exit(1)

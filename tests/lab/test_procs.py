@@ -1,13 +1,17 @@
-"""Process management: detached children, stale pid files, port holders, group stops."""
+"""Process management: detached children, who a pid really is, guarded signals, port holders."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lab import procs
@@ -21,68 +25,180 @@ FAMILY = [
     "import subprocess, sys, time; "
     "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)",
 ]
+CAP = 30.0
 
 
 def _gone(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return True
-    return state in ("Z", "X")
 
 
-def test_a_spawned_process_is_recorded_alive_and_stopped_with_its_children(
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Iterator[PidRecord]:
+    """A spawned, recorded process (stopped afterwards)."""
+    record = procs.spawn(tmp_path, "sleeper", SLEEP)
+    yield record
+    procs.stop(tmp_path, record)
+
+
+def test_a_spawned_process_is_recorded_with_its_start_time_and_stopped_with_its_children(
     tmp_path: Path,
 ) -> None:
-    pid = procs.spawn(tmp_path, "family", FAMILY)
-    try:
-        (record,) = procs.read_records(tmp_path)
-        assert (record.name, record.pid, record.argv) == ("family", pid, tuple(FAMILY))
-        assert os.getpgid(pid) == pid, "the child leads a session and group of its own"
-        deadline = time.monotonic() + 10
-        while len(procs.group_members(pid)) < 2:
-            assert time.monotonic() < deadline, "the grandchild never started"
-            time.sleep(0.05)
-        members = procs.group_members(pid)
-        assert procs.is_alive(record)
-    finally:
-        procs.stop_group(pid)
+    record = procs.spawn(tmp_path, "family", FAMILY)
+    (read,) = procs.read_records(tmp_path).records
+    assert read == record
+    assert (record.name, record.argv) == ("family", tuple(FAMILY))
+    assert record.create_time == psutil.Process(record.pid).create_time()
+    assert os.getpgid(record.pid) == record.pid, "the child leads a session and group of its own"
+    assert psutil.Process(record.pid).environ()[procs.RUN_DIR_MARKER] == str(tmp_path.resolve())
+    deadline = time.monotonic() + CAP
+    while len(procs.group_members(record.pid)) < 2:
+        assert time.monotonic() < deadline, "the grandchild never started"
+        time.sleep(0.05)
+    members = procs.group_members(record.pid)
+    assert procs.is_alive(record)
+    result = procs.stop(tmp_path, record)
+    assert (result.stopped, result.refused) == (True, None)
     assert all(_gone(member) for member in members)
-    procs.stop(tmp_path, record)
-    assert procs.read_records(tmp_path) == []
+    assert procs.read_records(tmp_path).records == ()
 
 
 @pytest.mark.parametrize(
-    ("argv_of_record", "alive"),
+    ("change", "alive"),
     [
-        pytest.param(tuple(SLEEP), True, id="the recorded command line still runs"),
-        pytest.param(("prometheus", "--other"), False, id="a reused pid runs something else"),
+        pytest.param({}, True, id="pid, start time and command line match: alive"),
+        pytest.param({"argv": ("prometheus", "--other")}, False, id="another command line"),
+        pytest.param({"create_time": -5.0}, False, id="an earlier process with the same pid"),
+        pytest.param({"create_time": +5.0}, False, id="a later process with the same pid"),
     ],
 )
-def test_a_pid_is_alive_only_with_its_recorded_command_line(
-    tmp_path: Path, argv_of_record: tuple[str, ...], alive: bool
+def test_a_pid_is_the_labs_only_with_its_recorded_start_time_and_command_line(
+    sleeper: PidRecord, change: dict[str, object], alive: bool
 ) -> None:
-    pid = procs.spawn(tmp_path, "sleeper", SLEEP)
-    try:
-        record = PidRecord(name="sleeper", pid=pid, argv=argv_of_record, started_at=0)
-        assert procs.is_alive(record) is alive
-    finally:
-        procs.stop_group(pid)
+    if "create_time" in change:
+        change = {"create_time": sleeper.create_time + float(change["create_time"])}  # type: ignore[arg-type]
+    record = sleeper.model_copy(update=change)
+    assert procs.is_alive(record) is alive
+    assert (procs.process_of(record) is not None) is alive
 
 
-def test_a_dead_pid_is_stale(tmp_path: Path) -> None:
-    pid = procs.spawn(tmp_path, "sleeper", SLEEP)
-    procs.stop_group(pid)
-    (record,) = procs.read_records(tmp_path)
+@pytest.mark.parametrize(
+    ("offset", "alive"),
+    [
+        pytest.param(0.5, True, id="its wall-clock start is the process's: alive"),
+        pytest.param(-60.0, False, id="the process started a minute later: another process"),
+    ],
+)
+def test_an_older_labs_pid_file_without_a_start_time_is_checked_against_its_wall_clock(
+    sleeper: PidRecord, offset: float, alive: bool
+) -> None:
+    """Labs started before start times were recorded keep working with `down` after an update."""
+    legacy = json.loads(sleeper.model_dump_json(exclude={"create_time"}))
+    legacy["started_at"] = sleeper.create_time + offset
+    record = PidRecord.model_validate(legacy)
+    assert record.create_time is None
+    assert procs.is_alive(record) is alive
+
+
+def test_a_dead_pid_is_stale_and_stopping_it_signals_nothing(tmp_path: Path) -> None:
+    record = procs.spawn(tmp_path, "sleeper", SLEEP)
+    procs.stop(tmp_path, record)
     assert not procs.is_alive(record)
+    assert procs.stop(tmp_path, record).stopped is False
 
 
-def test_an_unreadable_pid_file_is_dropped(tmp_path: Path) -> None:
-    path = procs.pid_file(tmp_path, "broken")
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param(b"{not json", "invalid JSON", id="garbage"),
+        pytest.param(b"\xff\xfe\x00", "invalid JSON", id="bytes that are not UTF-8"),
+        pytest.param(b"", "invalid JSON", id="an empty file"),
+        pytest.param(b"[]", "not a pid record", id="JSON that is not an object"),
+        pytest.param(
+            json.dumps({"name": "x", "pid": 0, "argv": ["a"], "started_at": 0, "create_time": 1}),
+            "pid: Input should be greater than 1",
+            id="pid 0",
+        ),
+        pytest.param(
+            json.dumps({"name": "x", "pid": 1, "argv": ["a"], "started_at": 0, "create_time": 1}),
+            "pid: Input should be greater than 1",
+            id="pid 1",
+        ),
+        pytest.param(
+            json.dumps({"name": "y", "pid": 77, "argv": ["a"], "started_at": 0, "create_time": 1}),
+            "it names y",
+            id="the record of another component",
+        ),
+    ],
+)
+def test_a_damaged_pid_file_is_listed_by_name_and_kept(
+    tmp_path: Path, content: bytes | str, reason: str
+) -> None:
+    path = procs.pid_file(tmp_path, "x")
     path.parent.mkdir(parents=True)
-    path.write_text("{not json")
-    assert procs.read_records(tmp_path) == []
-    assert not path.exists()
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    records = procs.read_records(tmp_path)
+    assert records.records == ()
+    (damaged,) = records.unreadable
+    assert damaged.path == path and reason in damaged.reason
+    assert path.exists(), "reading never deletes: `down` does, once the process is stopped"
+
+
+@pytest.mark.parametrize(
+    ("pid", "reason"),
+    [
+        pytest.param(0, "never signalled", id="pid 0 (the caller's group for kill)"),
+        pytest.param(1, "never signalled", id="pid 1 (init)"),
+        pytest.param(-1, "never signalled", id="pid -1 (every process)"),
+        pytest.param(os.getpid(), "this process", id="the caller itself"),
+        pytest.param(os.getppid(), "caller's own", id="the caller's parent, in its group"),
+    ],
+)
+def test_signals_to_the_caller_its_group_session_or_init_are_refused(pid: int, reason: str) -> None:
+    refusal = procs.refusal_to_signal(pid)
+    assert refusal is not None and reason in refusal
+
+
+def test_a_process_in_a_session_of_its_own_may_be_signalled(sleeper: PidRecord) -> None:
+    assert procs.refusal_to_signal(sleeper.pid) is None
+
+
+def test_a_record_of_the_callers_own_process_is_never_stopped(tmp_path: Path) -> None:
+    """A pid file that matches this very process (pid, start time, command line) is refused."""
+    me = psutil.Process()
+    record = PidRecord(
+        name="me",
+        pid=me.pid,
+        argv=tuple(me.cmdline()),
+        started_at=0,
+        create_time=me.create_time(),
+    )
+    assert procs.is_alive(record)
+    result = procs.stop(tmp_path, record, grace=0.1)
+    assert result.stopped is False and result.refused and "this process" in result.refused
+
+
+def test_processes_pointing_at_a_run_directory_are_found_others_are_not(
+    tmp_path: Path, sleeper: PidRecord
+) -> None:
+    run_dir = tmp_path / "lab"
+    named = subprocess.Popen(
+        [*SLEEP, f"--file={run_dir}/notifications.jsonl"], start_new_session=True
+    )
+    elsewhere = subprocess.Popen([*SLEEP, f"{tmp_path}/lab2/x"], start_new_session=True)
+    try:
+        marked = procs.spawn(run_dir, "marked", SLEEP)
+        found = {candidate.pid for candidate in procs.find_candidates(run_dir)}
+        assert {named.pid, marked.pid} <= found
+        assert elsewhere.pid not in found and sleeper.pid not in found
+        assert os.getpid() not in found
+        procs.stop(run_dir, marked)
+    finally:
+        for proc in (named, elsewhere):
+            proc.kill()
+            proc.wait()
 
 
 def test_the_holder_of_a_port_is_named() -> None:
@@ -114,17 +230,13 @@ def test_a_free_port_has_no_holder() -> None:
     ],
 )
 def test_how_a_child_ended_is_known(tmp_path: Path, code: str, expected: str) -> None:
-    pid = procs.spawn(tmp_path, "short", [sys.executable, "-c", code])
-    deadline = time.monotonic() + 20
-    while procs.ending(pid) is None:
+    record = procs.spawn(tmp_path, "short", [sys.executable, "-c", code])
+    deadline = time.monotonic() + CAP
+    while procs.ending(record.pid) is None:
         assert time.monotonic() < deadline, "the child never ended"
         time.sleep(0.05)
-    assert procs.ending(pid) == expected
+    assert procs.ending(record.pid) == expected
 
 
-def test_a_running_child_has_not_ended(tmp_path: Path) -> None:
-    pid = procs.spawn(tmp_path, "sleeper", SLEEP)
-    try:
-        assert procs.ending(pid) is None
-    finally:
-        procs.stop_group(pid)
+def test_a_running_child_has_not_ended(sleeper: PidRecord) -> None:
+    assert procs.ending(sleeper.pid) is None

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from lab import settings
 from lab.settings import LabConfig, Ports
-from sre_platform.errors import LabError, ToolMissingError
+from sre_platform.errors import LabError, ToolMissingError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -33,8 +33,8 @@ def test_service_ports(
         pytest.param("7001", "lists 1 ports for 2 replicas", id="too few ports for the replicas"),
     ],
 )
-def test_bad_service_ports_are_refused(explicit: str, message: str) -> None:
-    with pytest.raises(LabError, match=message):
+def test_bad_service_ports_are_usage_errors(explicit: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
         settings.service_ports(8081, 2, explicit)
 
 
@@ -66,10 +66,61 @@ def test_no_saved_configuration_reads_as_none(tmp_path: Path) -> None:
     assert settings.load(tmp_path) is None
 
 
-def test_a_damaged_state_file_names_the_field(tmp_path: Path) -> None:
-    (tmp_path / settings.STATE_FILE).write_text('{"run_dir": "/x", "ports": {"prometheus": "a"}}')
-    with pytest.raises(LabError, match=r"lab.json: ports.prometheus"):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            b'{"run_dir": "/x", "ports": {"prometheus": "a"}}',
+            "ports.prometheus: Input should be a valid integer",
+            id="a field of the wrong type is named",
+        ),
+        pytest.param(b"{not json", "not a lab state file: Invalid JSON", id="garbage"),
+        pytest.param(b"\xff\xfe\x00", "not a lab state file", id="bytes that are not UTF-8"),
+        pytest.param(b"", "not a lab state file", id="an empty file"),
+        pytest.param(b"[1, 2]", "not a lab state file", id="JSON that is not an object"),
+    ],
+)
+def test_a_damaged_state_file_is_named_with_how_to_start_over(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / settings.STATE_FILE
+    path.write_bytes(content)
+    with pytest.raises(LabError) as caught:
         settings.load(tmp_path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    restart = f"sre lab down --run-dir {tmp_path} && sre lab up --run-dir {tmp_path}"
+    assert restart in str(caught.value)
+
+
+def test_a_state_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / settings.STATE_FILE).mkdir()
+    with pytest.raises(LabError, match=r"lab.json: cannot read: Is a directory"):
+        settings.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("run_dir", "args", "expected"),
+    [
+        pytest.param(".lab", (), "sre lab status", id="the default run dir is not repeated"),
+        pytest.param(
+            "/srv/lab", ("--json",), "sre lab status --run-dir /srv/lab --json", id="another is"
+        ),
+        pytest.param(
+            "/srv/my lab", (), "sre lab status --run-dir '/srv/my lab'", id="quoted for a shell"
+        ),
+    ],
+)
+def test_hints_name_the_run_directory_when_it_is_not_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    run_dir: str,
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(settings.RUN_DIR_ENV, raising=False)
+    directory = settings.run_dir_from(Path(run_dir))
+    assert settings.command(directory, "status", *args) == expected
 
 
 def test_the_run_directory_comes_from_the_option_then_the_environment(
