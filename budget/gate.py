@@ -18,11 +18,17 @@ class Outcome(enum.StrEnum):
     ALLOWED = "allowed"
     OVERRIDDEN = "allowed by override"
     FROZEN = "frozen"
-    NO_DATA = "no data"
+    CANNOT_DECIDE = "cannot decide"
 
     @property
     def exit_code(self) -> int:
-        return {"allowed": 0, "allowed by override": 0, "frozen": 3, "no data": 2}[self.value]
+        """0 ship, 3 frozen, 4 cannot decide (2 stays every verb's usage error)."""
+        return {"allowed": 0, "allowed by override": 0, "frozen": 3, "cannot decide": 4}[self.value]
+
+    @property
+    def release(self) -> Release:
+        """Whether the release may go ahead."""
+        return Release.ALLOW if self.exit_code == 0 else Release.DENY
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class GateDecision:
 
     outcome: Outcome
     policy_source: str
+    service: str | None
+    statuses: tuple[SloStatus, ...]
     findings: tuple[Finding, ...]
     override_reason: str | None
     override_refused_for: tuple[str, ...]
@@ -54,11 +62,12 @@ def decide(
     statuses: list[SloStatus],
     gate_findings: list[Finding],
     override_reason: str | None,
+    service: str | None = None,
 ) -> GateDecision:
     """Combine SLO statuses and gate-level findings into the gate's outcome.
 
     Any denial blocks; a denial that is not about missing data makes it a freeze (exit 3),
-    otherwise missing data is an error (exit 2). An override reason lets every denial through
+    otherwise the gate cannot decide (exit 4). An override reason lets every denial through
     when each denying service's policy lists exceptions.
     """
     findings = [f for s in statuses for f in s.findings] + gate_findings
@@ -78,10 +87,12 @@ def decide(
     elif any(f.kind is not Kind.MISSING_DATA for f in denials):
         outcome = Outcome.FROZEN
     else:
-        outcome = Outcome.NO_DATA
+        outcome = Outcome.CANNOT_DECIDE
     return GateDecision(
         outcome=outcome,
         policy_source=policy.source,
+        service=service,
+        statuses=tuple(statuses),
         findings=tuple(findings),
         override_reason=override_reason,
         override_refused_for=refused if override_reason is not None else (),
@@ -109,17 +120,19 @@ def run_gate(
 ) -> GateDecision:
     """Read the SLOs (of ``service``, or all) with ``read`` and decide the gate.
 
-    An unreachable Prometheus or no SLO series at all is missing data, handled by the
-    ``on_missing_data`` clause of the service's policy (the default policy without --service).
+    A Prometheus that cannot be read (unreachable, too slow, too big or a wrong answer) or no
+    SLO series at all is missing data, handled by the ``on_missing_data`` clause of the
+    service's policy (the default policy without --service), and so are impossible values.
     """
     rules = policy.default if service is None else policy.for_service(service)
     try:
         readings = read(service)
     except BudgetError as error:
-        return decide(policy, [], [_missing(rules, service, str(error))], override_reason)
+        missing = _missing(rules, service, str(error))
+        return decide(policy, [], [missing], override_reason, service)
     if not readings:
         where = f' for service "{service}"' if service else ""
         message = f"no SLO series (slo:*, sloth_service labels) found{where}"
-        return decide(policy, [], [_missing(rules, service, message)], override_reason)
+        return decide(policy, [], [_missing(rules, service, message)], override_reason, service)
     statuses = [evaluate(policy.for_service(r.service), r) for r in readings]
-    return decide(policy, statuses, [], override_reason)
+    return decide(policy, statuses, [], override_reason, service)

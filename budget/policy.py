@@ -14,11 +14,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sre_platform.durations import DurationText, parse_duration
-from sre_platform.errors import PolicyFileError, Problem, field_path
+from sre_platform.errors import InputFileError, PolicyFileError, Problem, field_path
+from sre_platform.text import printable
+from sre_platform.yamlfile import read_mapping
 
 DEFAULT_POLICY_FILE = Path("ops/error-budget-policy.yaml")
 
@@ -37,7 +38,9 @@ Text = Annotated[str, Field(min_length=1)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` or `.nan` is never a threshold (`max_burn_rate: .inf` would
+    # silently switch the fast-burn rule off).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TierSpec(_Spec):
@@ -221,13 +224,18 @@ class Policy:
         return self.services.get(service, self.default)
 
 
+def _one_line(text: str) -> str:
+    # Descriptions are printed as one line each (CI logs, table cells), however they were folded.
+    return " ".join(text.split())
+
+
 def _tiers(specs: list[TierSpec], prefix: str) -> tuple[Tier, ...]:
     return tuple(
         Tier(
             name=spec.name,
             above=spec.budget_remaining_above,
             release=spec.release,
-            allows=spec.allows.strip(),
+            allows=_one_line(spec.allows),
             clause=f"{prefix}tiers[{index}]",
         )
         for index, spec in enumerate(specs)
@@ -243,14 +251,14 @@ def _outage(spec: OutageSpec, prefix: str) -> OutageRule:
         max_budget_spent=spec.max_budget_spent,
         window=spec.window,
         window_seconds=parse_duration(spec.window),
-        requires=spec.requires.strip(),
+        requires=_one_line(spec.requires),
         release=spec.release,
         clause=f"{prefix}outage",
     )
 
 
 def _exceptions(specs: list[ExceptionSpec]) -> tuple[ReleaseException, ...]:
-    return tuple(ReleaseException(s.name, s.description.strip()) for s in specs)
+    return tuple(ReleaseException(s.name, _one_line(s.description)) for s in specs)
 
 
 def _contacts(specs: list[ContactSpec]) -> tuple[Contact, ...]:
@@ -324,7 +332,11 @@ def parse_policy(data: object, source: str) -> Policy:
     except ValidationError as exc:
         raise PolicyFileError(
             [
-                Problem(_message(error), file=source, field=field_path(error["loc"]) or None)
+                Problem(
+                    printable(_message(error)),
+                    file=source,
+                    field=printable(field_path(error["loc"])) or None,
+                )
                 for error in exc.errors()
             ]
         ) from None
@@ -332,16 +344,14 @@ def parse_policy(data: object, source: str) -> Policy:
 
 
 def load_policy(path: str | Path = DEFAULT_POLICY_FILE) -> Policy:
-    """Read, validate and build the policy in ``path``."""
+    """Read (within sre_platform.yamlfile's limits), validate and build the policy in ``path``.
+
+    Every problem is a PolicyFileError naming the file: unreadable, not UTF-8, too big, invalid
+    YAML or an alias bomb (one problem), or every field problem at once.
+    """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyFileError([Problem(f"cannot read: {exc.strerror}", file=source)]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PolicyFileError([Problem(f"not valid YAML{where}", file=source)]) from None
-    return parse_policy(data, source)
+        data = read_mapping(path)
+    except InputFileError as error:
+        raise PolicyFileError([Problem(error.message, file=source)]) from None
+    return parse_policy(data or None, source)

@@ -1,20 +1,44 @@
-"""A small client for the Prometheus HTTP API (instant queries), for the lab and for AMP."""
+"""A small client for the Prometheus HTTP API (instant queries), for the lab and for AMP.
+
+Every read is bounded, whatever the server does: one overall deadline covers everything a client
+does (connecting, sending, waiting for headers, reading the body however slowly it drips), and an
+answer larger than a size cap is refused. A per-read timeout would not do: a server sending one
+byte every few seconds never trips it. The request runs on an event loop under
+``asyncio.timeout``, which cancels whatever read is pending when the deadline passes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from budget.sigv4 import SessionFactory, amp_region, default_session, sigv4_auth
-from sre_platform.errors import BudgetError
+from sre_platform.errors import BudgetError, field_path
+from sre_platform.text import printable
 
-TIMEOUT_SECONDS = 10.0
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+_DETAIL_CHARS = 200
+
+# How Prometheus writes a sample value (Go's strconv): digits, exponents, +Inf, -Inf, NaN.
+_PROMETHEUS_FLOAT = re.compile(r"[+-]?(?:Inf|NaN|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one client may take over everything it asks, and how big one answer may be."""
+
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True)
@@ -29,9 +53,15 @@ class Sample:
         return self.labels.get("__name__", "")
 
 
+def _sample_value(text: object) -> float:
+    if not isinstance(text, str) or not _PROMETHEUS_FLOAT.fullmatch(text):
+        raise ValueError("a sample value must be a number as Prometheus writes it")
+    return float(text)
+
+
 class _VectorItem(BaseModel):
     metric: dict[str, str]
-    value: tuple[float, str]
+    value: tuple[float, Annotated[float, BeforeValidator(_sample_value)]]
 
 
 class _VectorData(BaseModel):
@@ -49,73 +79,143 @@ def quote(value: str) -> str:
     return json.dumps(value)
 
 
+def parse_base_url(url: str) -> httpx.URL:
+    """Return ``url`` as a Prometheus base URL; ValueError says why it cannot be one."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"{url!r} is not a URL: {printable(str(exc))}") from None
+    if parsed.scheme not in {"http", "https"} or not parsed.host:
+        raise ValueError(
+            f"{url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:9090 or an AMP "
+            "workspace URL"
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ValueError(f"{url!r}: port {parsed.port} is not between 1 and 65535")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"{url!r}: a base URL takes no query string or fragment")
+    return parsed
+
+
 def _api_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/api/v1/query"
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(body: bytes) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    if isinstance(body, dict) and "error" in body:
-        return str(body["error"])
-    return response.text[:200].strip()
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        document = None
+    if isinstance(document, dict) and "error" in document:
+        text = str(document["error"])
+    else:
+        text = body.decode("utf-8", errors="replace")
+    return printable(text.strip()[:_DETAIL_CHARS])
+
+
+def _why_not_a_vector(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = field_path(error["loc"])
+    return printable(f"{where}: {error['msg']}" if where else error["msg"])
 
 
 def parse_vector(payload: object) -> list[Sample]:
-    """Parse the JSON body of an instant query that returned a vector."""
+    """Parse the JSON body of an instant query that returned a vector (ValidationError if not)."""
     parsed = _QueryResponse.model_validate(payload)
     return [
-        Sample(labels=MappingProxyType(dict(item.metric)), value=float(item.value[1]))
+        Sample(labels=MappingProxyType(dict(item.metric)), value=item.value[1])
         for item in parsed.data.result
     ]
 
 
 class PrometheusClient:
-    """Instant queries against one Prometheus-compatible endpoint."""
+    """Instant queries against one Prometheus-compatible endpoint, within ``limits``.
 
-    def __init__(self, base_url: str, http: httpx.Client) -> None:
+    The deadline starts when the client is made and covers every query it runs; each answer is
+    capped at ``limits.max_response_bytes`` (after decompression). Each query opens and closes
+    its own connection. Every failure is a BudgetError naming the URL: the caller cannot decide
+    without the data.
+    """
+
+    def __init__(
+        self, base_url: str, auth: httpx.Auth | None = None, limits: Limits = Limits()
+    ) -> None:
         self.base_url = base_url
-        self._http = http
+        self.limits = limits
+        self._auth = auth
+        self._deadline = time.monotonic() + limits.timeout_seconds
 
     def query(self, expr: str) -> list[Sample]:
         """Run ``expr`` as an instant query at the current time."""
+        remaining = self._deadline - time.monotonic()
         try:
-            response = self._http.get(_api_url(self.base_url), params={"query": expr})
-        except httpx.HTTPError as exc:
-            raise BudgetError(f"Prometheus at {self.base_url} is unreachable: {exc}") from None
-        if response.status_code != 200:
+            if remaining <= 0:
+                raise TimeoutError
+            status, body = asyncio.run(self._fetch(expr, remaining))
+        except TimeoutError:
             raise BudgetError(
-                f"Prometheus at {self.base_url} answered HTTP {response.status_code} "
-                f"to {expr!r}: {_error_detail(response)}"
+                f"Prometheus at {self.base_url} gave no complete answer within the "
+                f"{self.limits.timeout_seconds:g} s deadline (--timeout)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BudgetError(
+                f"Prometheus at {self.base_url} is unreachable: {printable(str(exc))}"
+            ) from None
+        if status != 200:
+            raise BudgetError(
+                f"Prometheus at {self.base_url} answered HTTP {status} "
+                f"to {expr!r}: {_error_detail(body)}"
+            )
+        return self._samples(expr, body)
+
+    def _samples(self, expr: str, body: bytes) -> list[Sample]:
+        prefix = f"Prometheus at {self.base_url} sent an answer that is not an instant vector"
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise BudgetError(f"{prefix}: not JSON") from None
+        if isinstance(payload, dict) and payload.get("status") == "error":
+            raise BudgetError(
+                f"Prometheus at {self.base_url} refused {expr!r}: {_error_detail(body)}"
             )
         try:
-            return parse_vector(response.json())
-        except (ValueError, ValidationError):
-            raise BudgetError(
-                f"Prometheus at {self.base_url} sent an answer that is not an instant vector "
-                f"for {expr!r}"
-            ) from None
+            return parse_vector(payload)
+        except ValidationError as exc:
+            raise BudgetError(f"{prefix}: {_why_not_a_vector(exc)}") from None
 
-    def close(self) -> None:
-        self._http.close()
+    async def _fetch(self, expr: str, remaining: float) -> tuple[int, bytes]:
+        async with (
+            asyncio.timeout(remaining),
+            httpx.AsyncClient(auth=self._auth, timeout=None) as http,
+            http.stream("GET", _api_url(self.base_url), params={"query": expr}) as response,
+        ):
+            return response.status_code, await self._read(response)
 
-    def __enter__(self) -> PrometheusClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    async def _read(self, response: httpx.Response) -> bytes:
+        cap = self.limits.max_response_bytes
+        too_big = BudgetError(
+            f"Prometheus at {self.base_url} sent an answer larger than {cap:,} bytes "
+            "(the size limit); refusing to read it"
+        )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def open_client(
-    url: str, session_factory: SessionFactory = default_session, timeout: float = TIMEOUT_SECONDS
+    url: str, session_factory: SessionFactory = default_session, limits: Limits = Limits()
 ) -> PrometheusClient:
     """Return a client for ``url``; AMP workspace URLs are signed with SigV4."""
-    parsed = httpx.URL(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.host:
-        raise BudgetError(f"--prometheus {url!r} is not an http(s) URL")
-    return PrometheusClient(url, httpx.Client(auth=auth_for(url, session_factory), timeout=timeout))
+    parse_base_url(url)
+    return PrometheusClient(url, auth_for(url, session_factory), limits)
 
 
 def auth_for(url: str, session_factory: SessionFactory) -> httpx.Auth | None:

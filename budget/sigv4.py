@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth as BotocoreSigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from sre_platform.errors import BudgetError
+from sre_platform.errors import CredentialsError
 
 AMP_SERVICE = "aps"
 _AMP_HOST = re.compile(r"^aps-workspaces\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -66,7 +66,7 @@ def sigv4_auth(session_factory: SessionFactory, region: str) -> SigV4Auth:
     """Return SigV4 auth for AMP in ``region`` from the session's credential chain."""
     credentials = session_factory().get_credentials()
     if credentials is None:
-        raise BudgetError(
+        raise CredentialsError(
             "no AWS credentials found for the AMP workspace: set AWS_PROFILE, "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use an instance/CI role"
         )

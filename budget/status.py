@@ -32,8 +32,21 @@ _SECONDS_PER_DAY = 86400
 
 
 @dataclass(frozen=True)
+class ImpossibleValue:
+    """A value no SLO can have (budget left +Inf, objective 99.9, ...): counted as missing."""
+
+    series: str
+    value: float
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.series} is {number(self.value)} ({self.reason})"
+
+
+@dataclass(frozen=True)
 class SloReading:
-    """The Sloth series of one SLO at one instant; None where a series has no (numeric) value."""
+    """The Sloth series of one SLO at one instant; None where a series has no usable value
+    (absent, NaN, or impossible: then ``impossible`` says which and why)."""
 
     service: str
     slo: str
@@ -43,6 +56,7 @@ class SloReading:
     burn_rate: float | None = None
     period_days: float | None = None
     sli_errors: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    impossible: tuple[ImpossibleValue, ...] = ()
 
 
 class Kind(enum.StrEnum):
@@ -103,39 +117,74 @@ def _worst(name: str) -> Callable[[float, float], float]:
     return min if name in (PERIOD_BUDGET_REMAINING, OBJECTIVE) else max
 
 
+def impossible_reason(name: str, value: float) -> str | None:
+    """Why ``value`` cannot be the value of the series ``name``, or None when it can.
+
+    NaN is not impossible: Prometheus records 0/0 for an SLO without traffic (missing data).
+    """
+    if math.isinf(value):
+        return "not a finite number"
+    if name == PERIOD_BUDGET_REMAINING and value > 1:
+        return "above 1: no budget has more than 100% left"
+    if name == CURRENT_BURN_RATE and value < 0:
+        return "negative: a burn rate is 0 or more"
+    if name == OBJECTIVE and not 0 < value <= 1:
+        hint = ": a percentage? 99.9% is recorded as 0.999" if 1 < value <= 100 else ""
+        return f"not a ratio in (0, 1]{hint}"
+    if name == TIME_PERIOD_DAYS and value <= 0:
+        return "not a positive number of days"
+    if name.startswith(SLI_ERROR_PREFIX) and not 0 <= value <= 1:
+        return "not an error ratio in [0, 1]"
+    return None
+
+
 def readings_from_samples(samples: Iterable[Sample]) -> list[SloReading]:
-    """Group the samples of ``slo_query`` by SLO id; NaN values count as missing."""
+    """Group the samples of ``slo_query`` by SLO id; NaN values count as missing, and so do
+    impossible ones (which the reading lists, with the reason)."""
     values: dict[tuple[str, str, str], dict[str, float]] = {}
+    impossible: dict[tuple[str, str, str], dict[str, ImpossibleValue]] = {}
     for sample in samples:
         service, slo, slo_id = (sample.labels.get(n) for n in (LABEL_SERVICE, LABEL_SLO, LABEL_ID))
         if service is None or slo is None or slo_id is None:
             continue
-        series = values.setdefault((service, slo, slo_id), {})
+        key = (service, slo, slo_id)
+        series = values.setdefault(key, {})
         if math.isnan(sample.value):
+            continue
+        reason = impossible_reason(sample.name, sample.value)
+        if reason is not None:
+            bad = impossible.setdefault(key, {})
+            bad.setdefault(sample.name, ImpossibleValue(sample.name, sample.value, reason))
             continue
         previous = series.get(sample.name)
         series[sample.name] = (
             sample.value if previous is None else _worst(sample.name)(previous, sample.value)
         )
-    return [
-        SloReading(
-            service=service,
-            slo=slo,
-            slo_id=slo_id,
-            objective=series.get(OBJECTIVE),
-            budget_remaining=series.get(PERIOD_BUDGET_REMAINING),
-            burn_rate=series.get(CURRENT_BURN_RATE),
-            period_days=series.get(TIME_PERIOD_DAYS),
-            sli_errors=MappingProxyType(
-                {
-                    name.removeprefix(SLI_ERROR_PREFIX): value
-                    for name, value in series.items()
-                    if name.startswith(SLI_ERROR_PREFIX)
-                }
-            ),
+    readings = []
+    for key, series in sorted(values.items()):
+        bad = impossible.get(key, {})
+        usable = {name: value for name, value in series.items() if name not in bad}
+        service, slo, slo_id = key
+        readings.append(
+            SloReading(
+                service=service,
+                slo=slo,
+                slo_id=slo_id,
+                objective=usable.get(OBJECTIVE),
+                budget_remaining=usable.get(PERIOD_BUDGET_REMAINING),
+                burn_rate=usable.get(CURRENT_BURN_RATE),
+                period_days=usable.get(TIME_PERIOD_DAYS),
+                sli_errors=MappingProxyType(
+                    {
+                        name.removeprefix(SLI_ERROR_PREFIX): value
+                        for name, value in usable.items()
+                        if name.startswith(SLI_ERROR_PREFIX)
+                    }
+                ),
+                impossible=tuple(bad.values()),
+            )
         )
-        for (service, slo, slo_id), series in sorted(values.items())
-    ]
+    return readings
 
 
 def read_slos(client: PrometheusClient, service: str | None = None) -> list[SloReading]:
@@ -146,9 +195,26 @@ def read_slos(client: PrometheusClient, service: str | None = None) -> list[SloR
 # --- judging -------------------------------------------------------------------------------------
 
 
+def number(value: float) -> str:
+    """Return a value as Prometheus writes it for people: ``+Inf``, ``NaN``, ``1e+308``, ``0.5``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:g}"
+
+
 def percent(ratio: float) -> str:
-    """Return a ratio as a percentage for people, e.g. ``-12.5%``."""
-    return f"{ratio * 100:.1f}%"
+    """Return a ratio as a percentage for people, e.g. ``-12.5%`` (``-1e+310%`` when huge)."""
+    if abs(ratio) < 1e12:
+        return f"{ratio * 100:.1f}%"
+    mantissa, exponent = f"{ratio:.3e}".split("e")
+    return f"{mantissa}e{int(exponent) + 2:+d}%"
+
+
+def times(rate: float) -> str:
+    """Return a burn rate for people, e.g. ``14.4x`` (``1e+308x`` when huge)."""
+    return f"{rate:.1f}x" if rate < 1e6 else f"{rate:.3g}x"
 
 
 def outage_budget_spent(reading: SloReading, window: str, window_seconds: int) -> float | None:
@@ -162,7 +228,8 @@ def outage_budget_spent(reading: SloReading, window: str, window_seconds: int) -
     budget = 1 - reading.objective
     if budget <= 0:
         return None
-    return error * (window_seconds / (reading.period_days * _SECONDS_PER_DAY)) / budget
+    spent = error * (window_seconds / (reading.period_days * _SECONDS_PER_DAY)) / budget
+    return spent if math.isfinite(spent) else None
 
 
 def _missing_series(reading: SloReading, policy: ServicePolicy) -> list[str]:
@@ -174,7 +241,8 @@ def _missing_series(reading: SloReading, policy: ServicePolicy) -> list[str]:
         TIME_PERIOD_DAYS: reading.period_days,
         sli_error_record(outage_window): reading.sli_errors.get(outage_window),
     }
-    return [name for name, value in required.items() if value is None]
+    impossible = {bad.series for bad in reading.impossible}
+    return [name for name, value in required.items() if value is None and name not in impossible]
 
 
 def evaluate(policy: ServicePolicy, reading: SloReading) -> SloStatus:
@@ -200,7 +268,7 @@ def evaluate(policy: ServicePolicy, reading: SloReading) -> SloStatus:
             Kind.FAST_BURN,
             fast.clause,
             fast.release,
-            f"burning the budget {reading.burn_rate:.1f}x as fast as the SLO allows "
+            f"burning the budget {times(reading.burn_rate)} as fast as the SLO allows "
             f"(the limit is {fast.max_burn_rate:g}x)",
         )
     outage = policy.outage
@@ -220,5 +288,13 @@ def evaluate(policy: ServicePolicy, reading: SloReading) -> SloStatus:
             policy.on_missing_data_clause,
             policy.on_missing_data,
             f"no data for {', '.join(missing)}",
+        )
+    if reading.impossible:
+        add(
+            Kind.MISSING_DATA,
+            policy.on_missing_data_clause,
+            policy.on_missing_data,
+            "impossible values, counted as missing data: "
+            + "; ".join(str(bad) for bad in reading.impossible),
         )
     return SloStatus(reading, policy, tier, spent, tuple(findings))

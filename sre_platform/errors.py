@@ -122,7 +122,14 @@ class LabError(SreError):
 
 
 class BudgetError(SreError):
-    """Error-budget status or gate could not be decided (Prometheus unreachable, no data, ...)."""
+    """Error-budget status or gate could not be decided (Prometheus unreachable, too slow, a
+    wrong answer, no data): exit 4, "cannot decide"."""
+
+    exit_code = 4
+
+
+class CredentialsError(SreError):
+    """No AWS credentials where a call needs them (a setup error, not missing data)."""
 
 
 class PolicyFileError(ProblemsError):

@@ -1,7 +1,14 @@
-"""`sre budget status` and `sre budget gate`: error budgets from Prometheus or AMP, by policy."""
+"""`sre budget status` and `sre budget gate`: error budgets from Prometheus or AMP, by policy.
+
+Exit codes: 0 allowed (gate) or shown (status); 3 frozen (gate); 4 cannot decide: Prometheus
+unreachable, slower than --timeout, an answer too big or not an instant vector, no data or
+impossible data (the gate lets the policy's on_missing_data decide first); 2 a usage error;
+1 an error (a broken policy file, no AWS credentials for an AMP URL).
+"""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -10,26 +17,77 @@ from rich.console import Console
 
 from budget.gate import run_gate
 from budget.policy import DEFAULT_POLICY_FILE, load_policy
-from budget.prometheus import open_client
-from budget.report import gate_lines, status_json, status_table
-from budget.status import evaluate, read_slos
+from budget.prometheus import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Limits,
+    PrometheusClient,
+    open_client,
+    parse_base_url,
+)
+from budget.report import gate_document, gate_lines, status_document, status_table
+from budget.status import SloReading, evaluate, read_slos
+from sre_platform.cli.output import print_json, progress
 from sre_platform.errors import BudgetError
+from sre_platform.text import printable
+
+MAX_TIMEOUT_SECONDS = 3600.0
 
 app = typer.Typer(
     help="Error budgets: status per SLO, and the release gate CI runs before deploying.",
     no_args_is_help=True,
 )
 
+
+def _check_url(url: str) -> str:
+    try:
+        parse_base_url(url)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return url
+
+
+def _check_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
+        raise typer.BadParameter(
+            f"{seconds!r} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
+        )
+    return seconds
+
+
+def _check_reason(reason: str | None) -> str | None:
+    if reason is not None and not reason.strip():
+        raise typer.BadParameter("needs a reason (the P0 incident or the security fix)")
+    return reason
+
+
 _PROMETHEUS = typer.Option(
     ...,
     "--prometheus",
     metavar="URL",
+    callback=_check_url,
     help="Prometheus base URL (e.g. the lab's http://127.0.0.1:9090) or an AMP workspace URL "
     "(https://aps-workspaces.REGION.amazonaws.com/workspaces/ws-.../, signed with SigV4 from "
     "the standard AWS credential chain).",
 )
 _POLICY = typer.Option(DEFAULT_POLICY_FILE, "--policy", metavar="FILE", help="Policy file.")
 _SERVICE = typer.Option(None, "--service", metavar="S", help="Only this service (sloth_service).")
+_TIMEOUT = typer.Option(
+    DEFAULT_TIMEOUT_SECONDS,
+    "--timeout",
+    metavar="SECONDS",
+    callback=_check_timeout,
+    help="Deadline for reading Prometheus, however slowly it answers: past it the answer is "
+    "missing data (exit 4, cannot decide, unless the policy allows missing data).",
+)
+_JSON = typer.Option(False, "--json", help="Print one JSON document on stdout instead.")
+
+
+def _client(url: str, timeout: float) -> PrometheusClient:
+    return open_client(url, limits=Limits(timeout_seconds=timeout))
+
+
+def _reading(url: str, timeout: float) -> str:
+    return f"Reading error budgets from {printable(url)} (deadline {timeout:g} s)"
 
 
 @app.command()
@@ -37,18 +95,28 @@ def status(
     prometheus: str = _PROMETHEUS,
     service: str | None = _SERVICE,
     policy: Path = _POLICY,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    timeout: float = _TIMEOUT,
+    as_json: bool = _JSON,
 ) -> None:
-    """Show each SLO's budget remaining, burn rate, short-window errors and policy tier."""
+    """Show each SLO's budget remaining, burn rate, short-window errors and policy tier.
+
+    Exits 4 when Prometheus cannot be read in time or holds no SLO series.
+    """
     rules = load_policy(policy)
-    with open_client(prometheus) as client:
-        readings = read_slos(client, service)
-    if not readings:
-        where = f' for service "{service}"' if service else ""
-        raise BudgetError(f"no SLO series found{where} in {prometheus}")
+    client = _client(prometheus, timeout)
+    try:
+        with progress(_reading(prometheus, timeout)):
+            readings: list[SloReading] = read_slos(client, service)
+        if not readings:
+            where = f' for service "{service}"' if service else ""
+            raise BudgetError(printable(f"no SLO series found{where} in {prometheus}"))
+    except BudgetError as error:
+        if as_json:
+            print_json(status_document([], rules.source, service, unreadable=str(error)))
+        raise
     statuses = [evaluate(rules.for_service(r.service), r) for r in readings]
     if as_json:
-        typer.echo(status_json(statuses, rules.source))
+        print_json(status_document(statuses, rules.source, service))
     else:
         Console(width=None if sys.stdout.isatty() else 200).print(status_table(statuses))
 
@@ -62,15 +130,21 @@ def gate(
         None,
         "--override-reason",
         metavar="TEXT",
+        callback=_check_reason,
         help="Let a P0 or security fix through a frozen gate; the output records the reason.",
     ),
+    timeout: float = _TIMEOUT,
+    as_json: bool = _JSON,
 ) -> None:
-    """Exit 0 when the policy allows a release, 3 when it freezes releases, 2 on errors."""
-    if override_reason is not None and not override_reason.strip():
-        raise BudgetError("--override-reason needs a reason (the P0 incident or security fix)")
+    """Exit 0 when the policy allows a release, 3 when it freezes releases, 4 when it cannot
+    decide (no data, Prometheus unreachable or too slow), 1 on a broken policy file."""
     rules = load_policy(policy)
-    with open_client(prometheus) as client:
+    client = _client(prometheus, timeout)
+    with progress(_reading(prometheus, timeout)):
         decision = run_gate(rules, lambda s: read_slos(client, s), service, override_reason)
-    for line in gate_lines(decision):
-        typer.echo(line)
+    if as_json:
+        print_json(gate_document(decision))
+    else:
+        for line in gate_lines(decision):
+            typer.echo(line)
     raise typer.Exit(decision.outcome.exit_code)

@@ -67,7 +67,7 @@ def _unreachable(service: str | None) -> list[SloReading]:
             [_reading(burn=None)],
             None,
             None,
-            Outcome.NO_DATA,
+            Outcome.CANNOT_DECIDE,
             id="a missing burn rate is missing data",
         ),
         pytest.param(
@@ -75,7 +75,7 @@ def _unreachable(service: str | None) -> list[SloReading]:
             _unreachable,
             "svc",
             None,
-            Outcome.NO_DATA,
+            Outcome.CANNOT_DECIDE,
             id="an unreachable Prometheus is missing data",
         ),
         pytest.param(
@@ -99,7 +99,7 @@ def _unreachable(service: str | None) -> list[SloReading]:
             [],
             "svc",
             None,
-            Outcome.NO_DATA,
+            Outcome.CANNOT_DECIDE,
             id="a service without series is missing data",
         ),
         pytest.param(
@@ -151,7 +151,7 @@ def test_exit_codes_match_the_contract() -> None:
         Outcome.ALLOWED: 0,
         Outcome.OVERRIDDEN: 0,
         Outcome.FROZEN: 3,
-        Outcome.NO_DATA: 2,
+        Outcome.CANNOT_DECIDE: 4,
     }
 
 

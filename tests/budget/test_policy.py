@@ -194,22 +194,96 @@ def test_mistakes_are_refused_naming_the_file_and_field(
     assert any(m.startswith(f"{SOURCE}: {expected}") for m in messages), messages
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("content", "expected"),
     [
         pytest.param("", "the file is empty", id="an empty file is refused"),
-        pytest.param("tiers: [\n", "not valid YAML at line 2", id="broken YAML names the line"),
-        pytest.param("- 1\n", "Input should be a valid dictionary", id="a list is refused"),
+        pytest.param(
+            "tiers: [\n",
+            "invalid YAML: did not find expected node content (line 2, column 1)",
+            id="broken YAML names the line",
+        ),
+        pytest.param(
+            "- 1\n", "expected a mapping at the top, found a list", id="a list is refused"
+        ),
+        pytest.param(
+            b"version: 1\nescalation: \xff\xfe\n",
+            "not UTF-8 text (byte 24, line 2)",
+            id="a file that is not UTF-8 is refused naming the byte",
+        ),
+        pytest.param(
+            BOMB,
+            "YAML expands to more than 2,000,000 nodes once its aliases are resolved (line 7); "
+            "refusing to read it",
+            id="an alias bomb is refused",
+        ),
+        pytest.param(
+            "version: 1\n---\nversion: 1\n",
+            "expected one YAML document, found several",
+            id="several documents are refused",
+        ),
+        pytest.param(None, "is a folder, not a file", id="a folder is refused"),
     ],
 )
 def test_unreadable_files_are_refused_naming_the_file(
-    tmp_path: Path, text: str, expected: str
+    tmp_path: Path, content: str | bytes | None, expected: str
 ) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(text, encoding="utf-8")
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
     with pytest.raises(PolicyFileError) as caught:
         load_policy(path)
-    assert str(caught.value).startswith(f"{path}: {expected}")
+    assert str(caught.value) == f"{path}: {expected}"
+
+
+def test_every_mistake_of_a_file_is_reported_at_once(shipped: dict, tmp_path: Path) -> None:
+    data = copy.deepcopy(shipped)
+    data["fast_burn"]["max_burn_rate"] = float("inf")
+    data["tiers"][0]["budget_remaining_above"] = float("nan")
+    data["on_missing_data"] = "maybe"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(PolicyFileError) as caught:
+        load_policy(path)
+    fields = [problem.field for problem in caught.value.problems]
+    assert fields == [
+        "tiers[0].budget_remaining_above",
+        "fast_burn.max_burn_rate",
+        "on_missing_data",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param(
+            "fast_burn.max_burn_rate",
+            float("inf"),
+            id="an infinite burn limit that never holds is refused",
+        ),
+        pytest.param("fast_burn.max_burn_rate", float("nan"), id="a NaN burn limit is refused"),
+        pytest.param("outage.max_budget_spent", float("nan"), id="a NaN outage share is refused"),
+        pytest.param(
+            "tiers[1].budget_remaining_above", float("nan"), id="a NaN tier bound is refused"
+        ),
+    ],
+)
+def test_thresholds_that_are_not_finite_are_refused(shipped: dict, path: str, value: float) -> None:
+    data = copy.deepcopy(shipped)
+    _set(path, value)(data)
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(data, SOURCE)
+    assert [p.field for p in caught.value.problems] == [path]
 
 
 def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:

@@ -40,8 +40,7 @@ def _policy_file(tmp_path: Path, **changes: object) -> Path:
 @pytest.fixture(scope="module")
 def statuses(prometheus_url: str) -> dict[str, object]:
     policy = load_policy(SHIPPED)
-    with open_client(prometheus_url) as client:
-        readings = read_slos(client)
+    readings = read_slos(open_client(prometheus_url))
     return {r.slo_id: evaluate(policy.for_service(r.service), r) for r in readings}
 
 
@@ -192,9 +191,9 @@ def _closed_port_url() -> str:
         pytest.param(
             ["--service", "silent"],
             {},
-            2,
-            ["NO DATA (exit 2)", "no data for slo:period_error_budget_remaining:ratio"],
-            id="an SLO without data is an error by default",
+            4,
+            ["CANNOT DECIDE (exit 4)", "no data for slo:period_error_budget_remaining:ratio"],
+            id="the gate cannot decide for an SLO without data by default",
         ),
         pytest.param(
             ["--service", "silent"],
@@ -206,9 +205,9 @@ def _closed_port_url() -> str:
         pytest.param(
             ["--service", "ghost"],
             {},
-            2,
+            4,
             ['no SLO series (slo:*, sloth_service labels) found for service "ghost"'],
-            id="a service Prometheus has never heard of is an error",
+            id="the gate cannot decide for a service Prometheus has never heard of",
         ),
     ],
 )
@@ -227,10 +226,10 @@ def test_gate_exit_codes(
         assert text in result.stdout
 
 
-def test_gate_with_prometheus_unreachable_is_an_error() -> None:
+def test_the_gate_cannot_decide_with_prometheus_unreachable() -> None:
     url = _closed_port_url()
     result = sre("gate", "--prometheus", url, "--service", "exchange")
-    assert result.returncode == 2
+    assert result.returncode == 4
     assert f"Prometheus at {url} is unreachable" in result.stdout
 
 
@@ -239,13 +238,13 @@ def test_gate_refuses_a_bad_policy_file_naming_the_field(
 ) -> None:
     policy = _policy_file(tmp_path, on_missing_data="maybe")
     result = sre("gate", "--prometheus", prometheus_url, "--policy", str(policy))
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert f"{policy}: on_missing_data: Input should be 'allow' or 'deny'" in result.stderr
 
 
-def test_status_with_prometheus_unreachable_is_an_error() -> None:
+def test_status_cannot_decide_with_prometheus_unreachable() -> None:
     result = sre("status", "--prometheus", _closed_port_url())
-    assert result.returncode == 2
+    assert result.returncode == 4
     assert "is unreachable" in result.stderr
 
 
