@@ -7,10 +7,12 @@ from __future__ import annotations
 import copy
 import os
 import re
+import runpy
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from sre_platform.errors import InputFileError, SreError, StackConfigError, UsageError
@@ -255,3 +257,31 @@ def test_a_value_from_the_engine_nested_too_deeply_is_named(raw: str) -> None:
 
     with pytest.raises(StackConfigError, match=r"Pulumi\.dev\.yaml: sre-platform:fleet: nested"):
         run_mocked(lambda: main(PROJECT_DIR), "dev", config)
+
+
+def _run_main(config: dict[str, Any]) -> Any:
+    """Run __main__.py, the file `pulumi up` runs, under the mock runtime."""
+    return run_mocked(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), "dev", config)
+
+
+def test_the_pulumi_entry_point_finds_its_project_from_any_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # `pulumi up -C` or a `main:` setting can start it elsewhere
+    resources, _ = _run_main(read_stack_config(PROJECT_DIR, "dev"))
+    assert any(r.type == "aws:amp/ruleGroupNamespace:RuleGroupNamespace" for r in resources)
+
+
+def test_the_pulumi_entry_point_reports_every_problem_as_one_message() -> None:
+    config = copy.deepcopy(read_stack_config(PROJECT_DIR, "dev"))
+    config["sre-platform:fleet"] = {"min_size": 3, "max_size": 2, "desired_capacity": 2}
+    config["sre-platform:tags"] = {"service": "exchange", "owner": "x" * 100_000}
+    with pytest.raises(pulumi.RunError) as caught:
+        _run_main(config)
+    assert str(caught.value).splitlines() == [
+        "Pulumi.dev.yaml: sre-platform:tags.owner: a tag value has at most 256 characters in "
+        "AWS, this one has 100,000",
+        "Pulumi.dev.yaml: sre-platform:fleet.max_size: must be at least fleet.min_size (3)",
+        "Pulumi.dev.yaml: sre-platform:fleet.desired_capacity: must be between fleet.min_size "
+        "(3) and fleet.max_size (2)",
+    ]
