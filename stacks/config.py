@@ -76,6 +76,7 @@ COMPONENT_TAG_KEYS = ("Name", "role", "runbook", "severity", "tier")
 COMPONENT_TAGS_PER_RESOURCE = 2
 MAX_STACK_TAGS = aws_tags.MAX_TAGS_PER_RESOURCE - COMPONENT_TAGS_PER_RESOURCE
 MAX_TEXT = 1024  # characters of any other text value (ARNs, paths, names)
+MAX_PROBLEMS = 50  # per file: a runaway file gets a short answer, not thousands of lines
 
 
 class _Model(BaseModel):
@@ -434,6 +435,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return "is required"
     if kind == "finite_number":
         return "must be a finite number"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     msg = str(error["msg"])
@@ -579,6 +582,10 @@ def parse_settings(
         for key, message in _cross_checks(view, spaces[PROJECT], project_dir)
     ]
     if problems or platform is None or aws is None:
+        if len(problems) > MAX_PROBLEMS:
+            more = len(problems) - MAX_PROBLEMS
+            problems = problems[:MAX_PROBLEMS]
+            problems.append(Problem(f"... and {more:,} more problems not shown", file=source))
         raise StackConfigError(problems)
     return StackSettings(
         stack=stack,

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sre_platform.errors import Problem, StackConfigError, UsageError
+from sre_platform.errors import InputFileError, Problem, StackConfigError, UsageError
 from sre_platform.text import printable
 from sre_platform.yamlfile import read_mapping
 
@@ -62,6 +62,15 @@ def stack_file(project_dir: Path, stack: str) -> Path:
             f"unknown stack {stack!r} (no {path.name} in {printable(str(project_dir.resolve()))}); "
             f"the stacks are: {known}"
         )
+    return _regular(path)
+
+
+def _regular(path: Path) -> Path:
+    """``path``, unless it is a folder, a FIFO or a device: one that would block or never end."""
+    if path.is_dir():
+        raise InputFileError(path.as_posix(), "is a folder, not a file")
+    if not path.is_file():
+        raise InputFileError(path.as_posix(), "is not a regular file")
     return path
 
 
@@ -72,7 +81,7 @@ def check_project(project_dir: Path) -> None:
         raise UsageError(
             f"{printable(str(project_dir.resolve()))} is not a Pulumi project (no Pulumi.yaml)"
         )
-    name = read_mapping(path).get("name")
+    name = read_mapping(_regular(path)).get("name")
     if name != PROJECT:
         raise StackConfigError(
             [

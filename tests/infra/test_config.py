@@ -12,6 +12,7 @@ from sre_platform.errors import StackConfigError
 from stacks.config import (
     COMPONENT_TAG_KEYS,
     COMPONENT_TAGS_PER_RESOURCE,
+    MAX_PROBLEMS,
     MAX_STACK_TAGS,
     load_stack_file,
     parse_settings,
@@ -294,6 +295,22 @@ def test_every_mistake_is_reported_at_once(changes: dict[str, Any], fields: set[
     with pytest.raises(StackConfigError) as caught:
         parse_settings("dev", config, project_dir=PROJECT_DIR, source="Pulumi.dev.yaml")
     assert {p.field for p in caught.value.problems} == fields, caught.value.problems
+
+
+def test_a_runaway_file_gets_a_short_answer() -> None:
+    config = copy.deepcopy(read_stack_config(PROJECT_DIR, "dev"))
+    config.update({f"sre-platform:typo{i}": 1 for i in range(1000)})
+    with pytest.raises(StackConfigError) as caught:
+        parse_settings("dev", config, project_dir=PROJECT_DIR, source="Pulumi.dev.yaml")
+    messages = [str(p) for p in caught.value.problems]
+    assert len(messages) == MAX_PROBLEMS + 1
+    assert messages[-1] == "Pulumi.dev.yaml: ... and 950 more problems not shown"
+
+
+def test_a_section_that_is_not_a_mapping_says_so() -> None:
+    config = _with("dev", "sre-platform:fleet", [], [1, 2])
+    with pytest.raises(StackConfigError, match=r"sre-platform:fleet: must be a mapping$"):
+        parse_settings("dev", config, project_dir=PROJECT_DIR)
 
 
 def test_two_zone_rules_are_both_reported() -> None:

@@ -148,10 +148,30 @@ def test_a_stack_file_that_cannot_be_read_safely_is_named(
     assert expected in str(caught.value)
 
 
-def test_a_stack_file_that_is_a_folder_is_named(project: Path) -> None:
-    (project / "Pulumi.dev.yaml").unlink()
-    (project / "Pulumi.dev.yaml").mkdir()
-    with pytest.raises(InputFileError, match=r"Pulumi\.dev\.yaml: is a folder, not a file"):
+def _folder(path: Path) -> None:
+    path.mkdir()
+
+
+SPECIAL_FILES = [
+    pytest.param(_folder, "is a folder, not a file", id="a folder"),
+    pytest.param(os.mkfifo, "is not a regular file", id="a FIFO (reading it would block)"),
+    pytest.param(
+        lambda path: os.symlink("/dev/zero", path),
+        "is not a regular file",
+        id="a link to a device that never ends",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "expected"), SPECIAL_FILES)
+@pytest.mark.parametrize("name", ["Pulumi.dev.yaml", "Pulumi.yaml"])
+def test_a_project_file_that_is_not_a_regular_file_is_named(
+    project: Path, name: str, make: Any, expected: str
+) -> None:
+    (project / name).unlink()
+    make(project / name)
+    with pytest.raises(InputFileError, match=re.escape(f"{name}: {expected}")):
+        check_project(project)
         read_stack_config(project, "dev")
 
 
