@@ -409,7 +409,7 @@ def _path_part(part: str | int) -> str:
         return f"[{part}]"
     if re.fullmatch(r"[A-Za-z0-9_-]+", part):
         return f".{part}"
-    return f"[{shown(part).replace(chr(39), chr(34))}]"  # a tag key such as "app.io/name"
+    return f"[{json.dumps(cut(part), ensure_ascii=False)}]"  # a tag key such as "app.io/name"
 
 
 def config_key(namespace: str, loc: Iterable[str | int]) -> str:

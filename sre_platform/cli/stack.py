@@ -27,11 +27,12 @@ def render(
 ) -> None:
     """Run the program for STACK's config under mocks and print every declared resource."""
     from stacks.project import check_project, stack_file
-    from stacks.render import render_stack
 
     check_project(project_dir)  # a wrong folder, a bad or unknown name: said before any wait
     stack_file(project_dir, stack)
     with progress(f"rendering stack {stack} under Pulumi's mock runtime"):
+        from stacks.render import render_stack  # imports Pulumi: a second or more
+
         rendering = render_stack(project_dir, stack)
     if as_json:
         print_json(rendering.as_json())
