@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from budget.gate import Outcome
 from budget.policy import PolicySpec, load_policy
+from budget.prometheus import DEFAULT_TIMEOUT_SECONDS, MAX_RESPONSE_BYTES
+from sre_platform.cli.budget import MAX_TIMEOUT_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "error-budget-policy.md").read_text(encoding="utf-8")
@@ -27,3 +30,27 @@ FIELDS = sorted(PolicySpec.model_fields)
 @pytest.mark.parametrize("field", FIELDS, ids=[f"the {f} field is explained" for f in FIELDS])
 def test_every_top_level_field_is_explained(field: str) -> None:
     assert f"`{field}" in DOC
+
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "outcome", list(Outcome), ids=[f"the exit code of {o.value} is documented" for o in Outcome]
+)
+def test_every_gate_outcome_has_its_exit_code_in_the_doc_and_the_readme(outcome: Outcome) -> None:
+    assert f"\n| {outcome.exit_code} | " in DOC
+    assert f"\n| {outcome.exit_code} | " in README
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"`--timeout`, {DEFAULT_TIMEOUT_SECONDS:g} seconds by default",
+        f"larger than 10 MB ({MAX_RESPONSE_BYTES:,} bytes, after decompression)",
+        f"at most {MAX_TIMEOUT_SECONDS:g} seconds",
+    ],
+    ids=["the default deadline", "the size cap", "the longest deadline"],
+)
+def test_the_doc_states_the_limits_the_code_enforces(text: str) -> None:
+    assert text in " ".join(DOC.split())

@@ -263,3 +263,30 @@ def test_the_gate_freezes_the_exchange_from_rules_compiled_from_its_specs(
         "order-api-availability": "freeze",
         "order-execution-latency": "normal",
     }
+
+
+def test_gate_json_gives_the_decision_each_clause_and_the_same_slos_as_status(
+    prometheus_url: str,
+) -> None:
+    args = ("--prometheus", prometheus_url, "--service", "exhausted", "--json")
+    gate = sre("gate", *args)
+    assert gate.returncode == 3, gate.stderr
+    document = json.loads(gate.stdout)
+    assert (document["outcome"], document["decision"], document["exit_code"]) == (
+        "frozen",
+        "deny",
+        3,
+    )
+    assert (document["service"], document["override_reason"], document["problems"]) == (
+        "exhausted",
+        None,
+        [],
+    )
+    denials = [(f["subject"], f["clause"]) for f in document["findings"] if f["release"] == "deny"]
+    assert denials == [("exhausted/availability", 'tiers[3] "freeze"')]
+    assert {"role": "SRE on-call", "contact": "#sre-oncall"} in document["escalation"]
+    assert [e["name"] for e in document["exceptions"]] == ["p0", "security"]
+    status = json.loads(sre("status", *args).stdout)
+    assert status["exit_code"] == 0
+    assert status["slos"] == document["slos"]
+    assert "Reading error budgets from" in gate.stderr

@@ -97,6 +97,137 @@ def test_main_deploys_dev_then_staging_then_prod_behind_environments() -> None:
     assert DEPLOY["concurrency"]["cancel-in-progress"] is False
 
 
+def _step(workflow: dict, job: str, name: str) -> dict:
+    (step,) = [s for s in _steps(workflow, job) if s.get("name") == name]
+    return step
+
+
+def _run_step(step: dict, tmp_path: Path, code: int, env: dict[str, str]) -> tuple[int, str]:
+    """Run a step's script as GitHub does (bash -eo pipefail) in a folder whose `.venv/bin/sre`
+    records its arguments and exits ``code``; return the script's exit code and output."""
+    sre = tmp_path / ".venv" / "bin" / "sre"
+    sre.parent.mkdir(parents=True, exist_ok=True)
+    sre.write_text(
+        "#!/bin/bash\n"
+        'printf "%s\\n" "$@" > "$(dirname "$0")/args"\n'
+        "echo 'what sre prints'\n"
+        "echo 'Reading error budgets from URL (deadline 60 s) ...' >&2\n"
+        "echo 'error: what went wrong' >&2\n"
+        f"exit {code}\n"
+    )
+    sre.chmod(0o755)
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+GATE_ENV = {"AMP_QUERY_URL": "https://aps.example/ws-1/", "OVERRIDE_REASON": ""}
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        pytest.param(
+            0, "Error budget gate: the release may go ahead.", id="exit 0 lets prod go up"
+        ),
+        pytest.param(
+            3, "::error title=Error budget gate: frozen::", id="exit 3 stops prod as frozen"
+        ),
+        pytest.param(
+            4,
+            "::error title=Error budget gate: cannot decide::",
+            id="exit 4 stops prod as cannot decide, not as frozen",
+        ),
+        pytest.param(
+            2,
+            "::error title=Error budget gate: bad command line::",
+            id="exit 2 stops prod as a bug in the workflow",
+        ),
+        pytest.param(
+            1,
+            "::error title=Error budget gate: error::",
+            id="exit 1 stops prod as a broken policy or setup",
+        ),
+    ],
+)
+def test_the_gate_step_stops_prod_with_a_message_per_exit_code(
+    tmp_path: Path, code: int, message: str
+) -> None:
+    step = _step(DEPLOY, "prod", "Error budget gate")
+    returned, output = _run_step(step, tmp_path, code, GATE_ENV)
+    assert returned == code
+    assert message in output
+    assert sum("::error" in line for line in output.splitlines()) == (code != 0)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+def test_the_gate_step_passes_the_override_reason_as_one_argument(tmp_path: Path) -> None:
+    step = _step(DEPLOY, "prod", "Error budget gate")
+    reason = "P0 INC-42: matching down; $(rm -rf /) `x`"
+    returned, _ = _run_step(step, tmp_path, 0, {**GATE_ENV, "OVERRIDE_REASON": reason})
+    assert returned == 0
+    args = (tmp_path / ".venv" / "bin" / "args").read_text().splitlines()
+    assert args == [
+        "budget",
+        "gate",
+        "--prometheus",
+        GATE_ENV["AMP_QUERY_URL"],
+        "--policy",
+        "ops/error-budget-policy.yaml",
+        "--timeout",
+        "60",
+        "--override-reason",
+        reason,
+    ]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+@pytest.mark.parametrize(
+    ("code", "expected", "absent"),
+    [
+        pytest.param(
+            0,
+            ["what sre prints"],
+            ["error: what went wrong", "Cannot read"],
+            id="exit 0 posts the table alone",
+        ),
+        pytest.param(
+            4,
+            ["Cannot read the error budgets (exit 4)", "error: what went wrong"],
+            ["what sre prints", "Reading error budgets"],
+            id="exit 4 posts why AMP could not be read",
+        ),
+        pytest.param(
+            1,
+            ["sre budget status failed (exit 1)", "error: what went wrong"],
+            ["Reading error budgets"],
+            id="exit 1 posts the error",
+        ),
+    ],
+)
+def test_the_pull_request_status_comment_says_what_happened(
+    tmp_path: Path, code: int, expected: list[str], absent: list[str]
+) -> None:
+    step = _step(PULL_REQUEST, "budget-status", "Error budget status")
+    returned, _ = _run_step(step, tmp_path, code, {"AMP_QUERY_URL": "https://aps.example/"})
+    assert returned == code
+    comment = (tmp_path / "budget-status.md").read_text()
+    assert comment.startswith("### Error budget status\n")
+    for text in expected:
+        assert text in comment
+    for text in absent:
+        assert text not in comment
+
+
 def test_the_budget_gate_runs_right_before_prod_goes_up() -> None:
     steps = _steps(DEPLOY, "prod")
     gate = next(i for i, s in enumerate(steps) if "sre budget gate" in s.get("run", ""))
