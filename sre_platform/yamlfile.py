@@ -10,6 +10,7 @@ depth. Aliases themselves are fine: anchors for shared labels stay usable.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,23 @@ def _expanded_size(root: yaml.Node, limits: YamlLimits, source: str) -> int:
     return sizes[id(root)]
 
 
+def _check_depth(root: yaml.Node, limits: YamlLimits, source: str) -> None:
+    """Refuse a document nested deeper than ``limits.max_depth`` (a cheap walk, no aliases)."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise InputFileError(
+                source,
+                f"YAML nested deeper than {limits.max_depth} levels (line "
+                f"{node.start_mark.line + 1}); a config file never needs that",
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((value, depth + 1) for _, value in node.value)
+
+
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
@@ -107,6 +125,8 @@ def load_documents(text: str, source: str, limits: YamlLimits = DEFAULT_LIMITS) 
                 )
             if may_alias:
                 total += _expanded_size(node, limits, source)
+            else:
+                _check_depth(node, limits, source)
             if total > limits.max_nodes:
                 raise InputFileError(
                     source, f"YAML holds more than {limits.max_nodes:,} nodes; refusing to read"
@@ -127,12 +147,23 @@ def read_text(path: str | os.PathLike[str], limits: YamlLimits = DEFAULT_LIMITS)
     """The UTF-8 text of a config file; InputFileError (naming it) for anything unreadable."""
     name = Path(path).as_posix()
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limits.max_bytes + 1)
+        # Non-blocking open: a FIFO without a writer must not hang the read; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except IsADirectoryError:
         raise InputFileError(name, "is a folder, not a file") from None
     except OSError as error:
         raise InputFileError(name, f"cannot read: {error.strerror or error}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputFileError(name, "is a folder, not a file")
+        raise InputFileError(name, "is not a regular file (a device, pipe or socket)")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(limits.max_bytes + 1)
+        except OSError as error:
+            raise InputFileError(name, f"cannot read: {error.strerror or error}") from None
     if len(data) > limits.max_bytes:
         raise InputFileError(name, f"larger than {limits.max_bytes:,} bytes; refusing to read")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def laughs(levels: int, width: int = 9) -> str:
             id="deep nesting is refused",
         ),
         pytest.param(
-            "[" * 100_000 + "]" * 100_000, "maximum nesting depth", id="very deep nesting is refused"
+            "[" * 100_000 + "]" * 100_000,
+            "maximum nesting depth",
+            id="very deep nesting is refused",
         ),
         pytest.param("a: &a [*a]\n", "contains it", id="an alias inside its own anchor is refused"),
         pytest.param(
@@ -122,3 +125,12 @@ def test_an_empty_file_is_an_empty_mapping_and_a_folder_is_an_error(tmp_path: Pa
         read_mapping(tmp_path)
     with pytest.raises(InputFileError, match="cannot read: No such file"):
         read_mapping(tmp_path / "missing.yaml")
+
+
+def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "Pulumi.dev.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputFileError, match="not a regular file"):
+        read_mapping(fifo)  # a FIFO without a writer would block a plain open() forever
+    with pytest.raises(InputFileError, match="not a regular file"):
+        read_mapping("/dev/zero")
