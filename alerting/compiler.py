@@ -102,6 +102,8 @@ def compile_checked(
     compiled: list[RuleFile] = []
     problems: list[Problem] = []
     for spec_file in spec_files:
+        if not spec_file.slos:  # a file whose problems are already reported
+            continue
         try:
             compiled += compile_files([spec_file], version)
         except CompileError as error:

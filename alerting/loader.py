@@ -151,8 +151,6 @@ def _read_file(
         documents = load_documents(text, name)
     except InputFileError as error:
         return [], [error.problem]
-    # Only YAML's \u and \U escapes can make text that is not Unicode (a lone surrogate).
-    escapes = "\\u" in text or "\\U" in text
     if not documents:
         return [], [Problem("no spec documents in this file", file=name)]
     count = sum(len(d["slos"]) for d in documents if isinstance(d, dict) and _is_list(d, "slos"))
@@ -168,9 +166,7 @@ def _read_file(
     problems: list[Problem] = []
     for index, document in enumerate(documents, start=1):
         where = name if len(documents) == 1 else f"{name} (document {index})"
-        doc_slos, doc_problems = _read_document(
-            document, where, name, default_period, extra_labels, escapes=escapes
-        )
+        doc_slos, doc_problems = _read_document(document, where, name, default_period, extra_labels)
         slos += doc_slos
         problems += doc_problems
     return slos, problems
@@ -181,59 +177,22 @@ def _is_list(document: dict[str, Any], key: str) -> bool:
 
 
 def _read_document(
-    document: Any,
-    where: str,
-    source: str,
-    default_period: int,
-    extra_labels: dict[str, str],
-    *,
-    escapes: bool = True,
+    document: Any, where: str, source: str, default_period: int, extra_labels: dict[str, str]
 ) -> tuple[list[model.SLO], list[Problem]]:
     if not isinstance(document, dict):
         return [], [Problem("a spec document must be a mapping", file=where)]
-    text_problems = [_in_file(p, where) for p in _unwritable_text(document)] if escapes else []
     try:
         spec = ServiceSpec.model_validate(document)
     except ValidationError as error:
         # Every part that parses is still checked, so one pass reports every problem.
         problems = [_from_pydantic(item, document, where) for item in error.errors()]
         problems += [_in_file(p, where) for p in check_service(document, default_period)]
-        return [], problems + text_problems
+        return [], problems
     problems = [_in_file(p, where) for p in check_service(spec, default_period)]
-    problems += text_problems
     if any(p.severity == "error" for p in problems):
         return [], problems
     slos = [_to_model(spec, slo, source, default_period, extra_labels) for slo in spec.slos]
     return slos, problems
-
-
-def _unwritable_text(document: Any, path: str = "") -> list[Problem]:
-    """Text a rules file cannot hold: lone surrogates, which YAML's \\u escapes can make."""
-    problems = []
-    items = (
-        document.items()
-        if isinstance(document, dict)
-        else enumerate(document)
-        if isinstance(document, list)
-        else ()
-    )
-    for key, value in items:
-        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
-        if isinstance(value, str) and not _encodable(value):
-            problems.append(
-                Problem("holds a lone surrogate (\\ud800-\\udfff): not Unicode text", field=where)
-            )
-        elif isinstance(value, dict | list):
-            problems += _unwritable_text(value, where)
-    return problems
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _in_file(problem: Problem, where: str) -> Problem:

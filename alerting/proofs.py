@@ -33,8 +33,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import subprocess
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +48,8 @@ from alerting.model import SLO, Alert, EventsSLI, frozen_map
 from alerting.render import render_rules
 from alerting.windows import BurnTier, WindowCatalog, catalog_for
 from sre_platform.durations import format_duration, humanize
+from sre_platform.errors import OutputError
+from sre_platform.files import write_atomic
 from sre_platform.tools import find_tool
 
 PROOF_ERRORS = "sre_proof_errors_total"
@@ -510,19 +512,41 @@ def promtool_path(promtool: str = "promtool") -> str:
     return find_tool("promtool", promtool)
 
 
+def _file_names(suite: ProofSuite) -> dict[str | None, str]:
+    """File name per runnable proof (None: the twin's rules)."""
+    names_ = {None: RULES_FILE}
+    names_.update({p.name: f"{p.name}.test.yaml" for p in suite.proofs if p.skipped is None})
+    return names_
+
+
+def suite_paths(suites: Iterable[ProofSuite], directory: Path) -> list[Path]:
+    """Every file that writing ``suites`` under ``directory`` creates or replaces."""
+    return [
+        directory / suite.slo.id / name for suite in suites for name in _file_names(suite).values()
+    ]
+
+
 def write_suite(suite: ProofSuite, directory: Path) -> dict[str, Path]:
-    """Write the twin's rules and one test file per runnable proof under ``directory/<id>``."""
+    """Write the twin's rules and one test file per runnable proof under ``directory/<id>``.
+
+    Each file is written atomically; test files of an earlier run into the same folder that
+    this run does not write are removed. Raises OutputError naming the path on any OS error.
+    """
     folder = directory / suite.slo.id
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.test.yaml"):  # from an earlier run into the same --keep folder
-        stale.unlink()
-    (folder / RULES_FILE).write_text(suite.rules_text, encoding="utf-8")
+    files = _file_names(suite)
+    try:
+        for path in folder.glob("*.test.yaml"):
+            if path.name not in files.values():
+                path.unlink()
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot clear old proofs: {error.strerror or error}") from None
     paths = {}
-    for proof in suite.proofs:
-        if proof.skipped is None:
-            path = folder / f"{proof.name}.test.yaml"
-            path.write_text(promtool_test_text(suite, proof), encoding="utf-8")
-            paths[proof.name] = path
+    for proof_name, file_name in files.items():
+        proof = next((p for p in suite.proofs if p.name == proof_name), None)
+        text = suite.rules_text if proof is None else promtool_test_text(suite, proof)
+        write_atomic(folder / file_name, text)
+        if proof is not None:
+            paths[proof.name] = folder / file_name
     return paths
 
 
@@ -541,14 +565,21 @@ def _run_promtool(promtool: str, path: Path, timeout: float) -> tuple[bool, str]
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
+Progress = Callable[[ProofResult, int, int], None]
+
+
 def run_suites(
     suites: Iterable[ProofSuite],
     directory: Path,
     promtool: str = "promtool",
     workers: int = 2,
     timeout: float = 600,
+    progress: Progress | None = None,
 ) -> list[ProofResult]:
-    """Write every suite under ``directory``, run its proofs with promtool, return results."""
+    """Write every suite under ``directory``, run its proofs with promtool, return results.
+
+    ``progress(result, done, total)`` is called as each proof ends (skipped ones first).
+    """
     executable = promtool_path(promtool)
     jobs = []
     results: list[ProofResult | None] = []
@@ -561,9 +592,22 @@ def run_suites(
             else:
                 jobs.append((len(results), base, paths[proof.name]))
                 results.append(None)
+    total, done = len(results), 0
+    for result in results:
+        if result is not None and progress is not None:
+            done += 1
+            progress(result, done, total)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        outcomes = pool.map(lambda job: _run_promtool(executable, job[2], timeout), jobs)
-        for (index, base, _), (ok, output) in zip(jobs, outcomes, strict=True):
+        futures = {
+            pool.submit(_run_promtool, executable, path, timeout): (index, base)
+            for index, base, path in jobs
+        }
+        for future in as_completed(futures):
+            index, base = futures[future]
+            ok, output = future.result()
             status, detail = ("passed", "") if ok else ("failed", output)
             results[index] = dataclasses.replace(base, status=status, detail=detail)
+            done += 1
+            if progress is not None:
+                progress(results[index], done, total)
     return [result for result in results if result is not None]

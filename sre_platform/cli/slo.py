@@ -1,25 +1,41 @@
-"""`sre slo ...`: compile, validate, test and explain SLO specs."""
+"""`sre slo ...`: compile, validate, test and explain SLO specs.
+
+Exit codes: 0 success (warnings allowed), 1 a spec with errors, a failed proof or an output
+that cannot be written, 2 an option value the command cannot use (`--period 2h`, a malformed
+or reserved `--extra-label`), as click gives for an unknown option.
+"""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from alerting.compiler import compile_inputs, merge_rule_files, write_folder
+from alerting.compiler import check_inputs, compile_inputs, merge_rule_files, write_folder
 from alerting.explain import Explanation, as_json, explain
-from alerting.loader import read_specs
+from alerting.loader import base_file, check_period
 from alerting.promql import LABEL_NAME
-from alerting.proofs import promtool_path, proof_suite, run_suites
+from alerting.proofs import (
+    ProofResult,
+    promtool_path,
+    proof_suite,
+    run_suites,
+    suite_paths,
+)
+from alerting.validation import reserved_label_reason
+from sre_platform.cli.output import print_json, progress
 from sre_platform.durations import format_duration, humanize
-from sre_platform.errors import Problem, SpecError
-from sre_platform.files import write_atomic
+from sre_platform.errors import OutputError, Problem, UsageError
+from sre_platform.files import check_not_an_input, write_atomic
+from sre_platform.text import printable
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -29,34 +45,95 @@ InputsOption = typer.Option(
     ..., "--input", "-i", help="A spec file or a folder of specs (repeatable)."
 )
 PeriodOption = typer.Option("30d", "--period", help="Default SLO period, 1d to 90d.")
+ExtraLabelOption = typer.Option(
+    [], "--extra-label", help="k=v added to every generated rule (repeatable)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+STDOUT = "-"
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
-    """Turn ``k=v`` pairs into a dict; raise SpecError naming the bad pair."""
+    """Turn ``k=v`` pairs into a dict; raise UsageError naming the bad pair."""
     labels: dict[str, str] = {}
-    problems = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
+        shown = printable(pair)
         if not sep or not key or not value:
-            problems.append(Problem(f"expected key=value, got {pair!r}", field="--extra-label"))
-            continue
+            raise UsageError(f"--extra-label {shown!r}: expected key=value")
         if not LABEL_NAME.match(key) or key.startswith("__"):
-            problems.append(Problem(f"invalid label name {key!r}", field="--extra-label"))
-            continue
+            raise UsageError(f"--extra-label {shown!r}: invalid label name {printable(key)!r}")
+        if reason := reserved_label_reason(key):
+            raise UsageError(f"--extra-label {shown!r}: {reason}")
         labels[key] = value
-    if problems:
-        raise SpecError(problems)
     return labels
 
 
-def _print_warnings(problems: list[Problem]) -> None:
+def checked_period(period: str) -> str:
+    """``period`` when it is a usable default period; raise UsageError otherwise."""
+    problem = check_period(period)
+    if problem:
+        raise UsageError(f"--period {printable(period)}: {problem.message}")
+    return period
+
+
+def _print_problems(problems: Sequence[Problem], omitted: dict[str, int]) -> None:
+    """Every problem on stderr, and how many were left out of each file."""
     for problem in problems:
-        if problem.severity == "warning":
-            err_console.print(f"[yellow]warning[/]: {problem}", markup=True, highlight=False)
+        style = "red" if problem.severity == "error" else "yellow"
+        err_console.print(Text.assemble((problem.severity, style), f": {printable(str(problem))}"))
+    for name, count in omitted.items():
+        err_console.print(f"... and {count:,} more problem(s) in {printable(name)}", markup=False)
 
 
-def _is_directory_target(output: Path) -> bool:
-    return output.is_dir() or str(output).endswith(("/", "\\")) or not output.suffix
+def _problem_json(problem: Problem) -> dict[str, object]:
+    file = base_file(problem) or None
+    document = None
+    if problem.file and " (document " in problem.file:
+        document = int(problem.file.rsplit(" (document ", 1)[1].rstrip(")"))
+    return {
+        "file": file,
+        "document": document,
+        "slo": problem.slo,
+        "field": problem.field,
+        "message": problem.message,
+        "severity": problem.severity,
+    }
+
+
+_PROCESS_FILES = Path("/proc")  # /dev/stdout and /proc/self/fd/N lead into it
+
+
+def _output_kind(output: Path | None) -> str:
+    """``stdout``, ``folder`` (one file per spec) or ``file`` (one merged file).
+
+    A path that exists and is not a folder is a file target (even without a suffix).
+    """
+    if output is None or str(output) == STDOUT:
+        return "stdout"
+    if output.is_dir() or str(output).endswith(("/", os.sep)):
+        return "folder"
+    if os.path.lexists(output) or output.suffix:
+        return "file"
+    return "folder"
+
+
+def _file_target(output: Path) -> Path:
+    """The regular file that writing ``output`` replaces: a link's target (the link stays).
+
+    A device, a pipe, or a link into /proc (/dev/stdout, /dev/full, /proc/self/fd/1) is
+    refused, never swapped for a file.
+    """
+    hops = [Path(os.path.abspath(output))]
+    if output.is_symlink():
+        hops.append(Path(os.path.abspath(output.parent / os.readlink(output))))
+    real = Path(os.path.realpath(output))
+    special = any(_PROCESS_FILES in (hop, *hop.parents) for hop in hops)
+    if special or (real.exists() and not real.is_file()):
+        raise OutputError(
+            f"--output {output}: not a regular file; to print the rules, leave out --output "
+            "or give --output -"
+        )
+    return real if output.is_symlink() else output
 
 
 @app.command("compile")
@@ -66,30 +143,34 @@ def compile_command(
         None,
         "--output",
         "-o",
-        help="A rules file (one merged file) or a folder (one file per spec). Default: stdout.",
+        help="A rules file (one merged file) or a folder (one file per spec). Default, or -: "
+        "stdout.",
     ),
     period: str = PeriodOption,
-    extra_label: list[str] = typer.Option(
-        [], "--extra-label", help="k=v added to every generated rule (repeatable)."
-    ),
+    extra_label: list[str] = ExtraLabelOption,
 ) -> None:
     """Compile SLO specs into Prometheus recording and alerting rules."""
-    compilation = compile_inputs(
-        inputs, period, parse_labels(extra_label), jobs=os.cpu_count() or 1
-    )
+    labels = parse_labels(extra_label)
+    kind = _output_kind(output)
+    target = _file_target(output) if kind == "file" and output is not None else None
+    compilation = compile_inputs(inputs, checked_period(period), labels, jobs=os.cpu_count() or 1)
+    _print_problems(compilation.problems, compilation.omitted)
     if not compilation.ok:
-        raise SpecError(compilation.problems)
-    _print_warnings(compilation.problems)
-    if output is not None and _is_directory_target(output):
-        for target in write_folder(compilation.files, output):
-            err_console.print(f"wrote {target}")
+        raise typer.Exit(1)
+    slos = f"{compilation.slo_count} SLO(s)"
+    if kind == "folder":
+        assert output is not None
+        targets = write_folder(compilation.files, output, inputs)
+        err_console.print(f"wrote {len(targets)} rules file(s) to {output} ({slos})", markup=False)
         return
     merged = merge_rule_files(compilation.files)
-    if output is None:
+    if kind == "stdout":
         sys.stdout.write(merged)
         return
-    write_atomic(output, merged)
-    err_console.print(f"wrote {output}")
+    assert output is not None and target is not None
+    check_not_an_input([target], inputs, "--output")
+    write_atomic(target, merged)
+    err_console.print(f"wrote {output} ({slos})", markup=False)
 
 
 app.command("generate", help="Alias of `compile`.")(compile_command)
@@ -99,18 +180,42 @@ app.command("generate", help="Alias of `compile`.")(compile_command)
 def validate_command(
     inputs: list[Path] = InputsOption,
     period: str = PeriodOption,
+    extra_label: list[str] = ExtraLabelOption,
+    as_json_output: bool = JsonOption,
 ) -> None:
-    """Check specs and report every problem of every file at once (exit 1 on any error)."""
-    result = read_specs(inputs, period)
-    for problem in result.problems:
-        style = "red" if problem.severity == "error" else "yellow"
-        err_console.print(f"[{style}]{problem.severity}[/]: ", markup=True, end="")
-        err_console.print(str(problem), markup=False)
-    if not result.ok:
-        errors = sum(p.severity == "error" for p in result.problems)
-        err_console.print(f"{errors} error(s) in {len(result.files)} file(s)")
+    """Check specs as compile does and report every problem of every file at once (exit 1 on
+    any error)."""
+    labels = parse_labels(extra_label)
+    compilation = compile_inputs(inputs, checked_period(period), labels, jobs=os.cpu_count() or 1)
+    errors = sum(p.severity == "error" for p in compilation.problems)
+    warnings = len(compilation.problems) - errors
+    omitted = sum(compilation.omitted.values())
+    if as_json_output:
+        print_json(
+            {
+                "ok": compilation.ok,
+                "files": compilation.file_count,
+                "slos": compilation.slo_count,
+                "errors": errors,
+                "warnings": warnings,
+                "omitted": compilation.omitted,
+                "problems": [_problem_json(p) for p in compilation.problems],
+            }
+        )
+    else:
+        _print_problems(compilation.problems, compilation.omitted)
+    if not compilation.ok:
+        if not as_json_output:
+            more = f" (and {omitted:,} more problem(s) not shown)" if omitted else ""
+            err_console.print(
+                f"{errors} error(s) in {compilation.file_count} file(s){more}", markup=False
+            )
         raise typer.Exit(1)
-    console.print(f"ok: {len(result.slos)} SLO(s) in {len(result.files)} file(s)")
+    if not as_json_output:
+        console.print(
+            f"ok: {compilation.slo_count} SLO(s) in {compilation.file_count} file(s)",
+            markup=False,
+        )
 
 
 @app.command("test")
@@ -120,37 +225,60 @@ def test_command(
     keep: Path | None = typer.Option(
         None, "--keep", help="Write the twin rules and promtool tests here and keep them."
     ),
+    as_json_output: bool = JsonOption,
 ) -> None:
     """Prove each SLO's alerts with promtool: outage pages, 0.99x burn is silent, blip resets."""
-    result = read_specs(inputs, period)
+    result = check_inputs(inputs, checked_period(period))
+    _print_problems(result.problems, result.omitted)
     if not result.ok:
-        raise SpecError(result.problems)
+        raise typer.Exit(1)
     promtool_path()
-    suites = [proof_suite(slo) for slo in result.slos]
-    if keep is not None:
-        results = run_suites(suites, keep)
+    with progress(f"proving the alerts of {len(result.slos)} SLO(s) with promtool") as update:
+
+        def report(item: ProofResult, done: int, total: int) -> None:
+            update(f"proof {done}/{total}: {item.slo_id} {item.proof} {item.status}")
+
+        suites = [proof_suite(slo) for slo in result.slos]
+        if keep is not None:
+            check_not_an_input([keep, *suite_paths(suites, keep)], inputs, "--keep")
+            results = run_suites(suites, keep, progress=report)
+        else:
+            with tempfile.TemporaryDirectory(prefix="sre-slo-test-") as folder:
+                results = run_suites(suites, Path(folder), progress=report)
+    failed = [item for item in results if item.status == "failed"]
+    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "skipped")}
+    if as_json_output:
+        print_json(
+            {
+                "ok": not failed,
+                "slos": len(suites),
+                "counts": counts,
+                "results": [dataclasses.asdict(item) for item in results],
+            }
+        )
     else:
-        with tempfile.TemporaryDirectory(prefix="sre-slo-test-") as folder:
-            results = run_suites(suites, Path(folder))
+        _print_results(results, failed)
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        console.print(f"{len(suites)} SLO(s): {summary}", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_results(results: list[ProofResult], failed: list[ProofResult]) -> None:
     table = Table("SLO", "proof", "result", "what was proven (or why not)", box=None)
     styles = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
     for item in results:
         what = item.detail if item.status == "skipped" else item.title
-        table.add_row(item.slo_id, item.proof, f"[{styles[item.status]}]{item.status}[/]", what)
+        table.add_row(item.slo_id, item.proof, Text(item.status, styles[item.status]), what)
     console.print(table)
-    failed = [item for item in results if item.status == "failed"]
     for item in failed:
         err_console.print(
-            f"[bold red]FAILED[/] {item.source}: slo {item.slo_id}: proof {item.proof}: "
-            f"{item.title}",
-            markup=True,
+            Text.assemble(
+                ("FAILED", "bold red"),
+                f" {item.source}: slo {item.slo_id}: proof {item.proof}: {item.title}",
+            )
         )
         err_console.print(item.detail, markup=False)
-    counts = {s: sum(r.status == s for r in results) for s in styles}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    console.print(f"{len(suites)} SLO(s): {summary}")
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command("explain")
@@ -163,12 +291,13 @@ def explain_command(
     as_json_output: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Explain each SLO: error budget in time and events, alert tiers, time to detect burns."""
-    result = read_specs(inputs, period)
+    result = check_inputs(inputs, checked_period(period))
+    _print_problems(result.problems, result.omitted)
     if not result.ok:
-        raise SpecError(result.problems)
+        raise typer.Exit(1)
     explanations = [explain(slo, rate) for slo in result.slos]
     if as_json_output:
-        sys.stdout.write(json.dumps({"slos": [as_json(e) for e in explanations]}, indent=2) + "\n")
+        print_json({"slos": [as_json(e) for e in explanations]})
         return
     for item in explanations:
         _print_explanation(item)

@@ -95,9 +95,33 @@ def test_a_failed_compile_keeps_the_previous_output(tmp_path: Path) -> None:
         ),
         pytest.param(
             ["-i", "slo_specs", "--period", "2y"],
+            2,
+            "--period 2y: the SLO period must be between 1d and 90d",
+            id="a period out of range is a usage error",
+        ),
+        pytest.param(
+            ["-i", "slo_specs", "--period", "2h"],
+            2,
+            "--period 2h: the SLO period must be between 1d and 90d",
+            id="a period too short is a usage error",
+        ),
+        pytest.param(
+            ["-i", "slo_specs", "--extra-label", "sloth_id=x"],
+            2,
+            "--extra-label 'sloth_id=x': reserved label",
+            id="a reserved extra label is a usage error",
+        ),
+        pytest.param(
+            ["-i", "slo_specs", "--extra-label", "novalue"],
+            2,
+            "--extra-label 'novalue': expected key=value",
+            id="a malformed extra label is a usage error",
+        ),
+        pytest.param(
+            ["-i", "tests/alerting/fixtures/periods.yaml", "-i", "tests/alerting/fixtures"],
             1,
-            "--period: the SLO period must be between 1d and 90d",
-            id="a period out of range is an error",
+            "is already defined in",
+            id="a validation error exits 1, as promtool and sloth do",
         ),
     ],
 )
@@ -123,7 +147,20 @@ def test_validate_reports_each_problem_without_a_traceback(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_compile_with_bad_extra_label_names_the_option() -> None:
-    result = sre("slo", "compile", "-i", "slo_specs", "--extra-label", "bad-name=x")
-    assert result.returncode == 1
-    assert "--extra-label: invalid label name 'bad-name'" in result.stderr
+@pytest.mark.parametrize(
+    ("label", "needle"),
+    [
+        pytest.param("bad-name=x", "invalid label name 'bad-name'", id="a bad label name"),
+        pytest.param("sloth_slo=x", "reserved label", id="a label the compiler sets"),
+        pytest.param("sloth_anything=x", "reserved label", id="any sloth_ label"),
+        pytest.param("=x", "expected key=value", id="no name"),
+        pytest.param("team=", "expected key=value", id="no value"),
+    ],
+)
+def test_compile_with_bad_extra_label_is_a_usage_error_naming_the_option(
+    label: str, needle: str
+) -> None:
+    result = sre("slo", "compile", "-i", "slo_specs", "--extra-label", label)
+    assert result.returncode == 2, result.stderr
+    assert f"--extra-label {label!r}: {needle}" in result.stderr
+    assert result.stdout == ""

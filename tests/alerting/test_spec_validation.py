@@ -222,6 +222,112 @@ BAD_SPECS = [
         "must be a number",
         id="an objective that is not a number is refused",
     ),
+    pytest.param(
+        slo(objective="true"),
+        "orders",
+        "objective",
+        "must be a number",
+        id="an objective of true is refused, not read as 1%",
+    ),
+    pytest.param(
+        slo(objective="'99.9'"),
+        "orders",
+        "objective",
+        "must be a number",
+        id="an objective in quotes is text and refused",
+    ),
+    pytest.param(
+        slo(sli="    sli:\n      raw:\n        error_ratio_query: '{{.window}}'\n"),
+        "orders",
+        "sli.raw.error_ratio_query",
+        "whole range of a range selector",
+        id="a query that is only the window placeholder is refused",
+    ),
+    pytest.param(
+        slo(sli="    sli:\n      raw:\n        error_ratio_query: 'x > {{.window}}'\n"),
+        "orders",
+        "sli.raw.error_ratio_query",
+        "whole range of a range selector",
+        id="the window placeholder used as a number is refused",
+    ),
+    pytest.param(
+        slo(sli="    sli:\n      raw:\n        error_ratio_query: 'x[{{.window}}]'\n"),
+        "orders",
+        "sli.raw.error_ratio_query",
+        "range vector",
+        id="a query that returns a range vector is refused",
+    ),
+    pytest.param(
+        slo(
+            sli="    sli:\n      raw:\n        error_ratio_query: 'mad_over_time(x[{{.window}}])'\n"
+        ),
+        "orders",
+        "sli.raw.error_ratio_query",
+        "not known to Prometheus 2.42",
+        id="a function Prometheus 2.42 lacks is refused",
+    ),
+    pytest.param(
+        slo(
+            sli='    sli:\n      latency:\n        histogram: h\n        selector: \'{"a.b"="c"}\'\n        threshold: 1\n'
+        ),
+        "orders",
+        "sli.latency.selector",
+        "quoted label",
+        id="a quoted label name in a latency selector is refused",
+    ),
+    pytest.param(
+        slo(
+            alerting="    alerting:\n      name: A\n      annotations:\n        summary: '{{ $labels.x '\n"
+        ),
+        "orders",
+        "alerting.annotations.summary",
+        "not a valid Go template",
+        id="an annotation that is not a Go template is refused",
+    ),
+    pytest.param(
+        slo(
+            alerting="    alerting:\n      name: A\n      page_alert:\n        annotations:\n          runbook: '{{ nosuch }}'\n"
+        ),
+        "orders",
+        "alerting.page_alert.annotations.runbook",
+        'function "nosuch" not defined',
+        id="an unknown template function in a page annotation is refused",
+    ),
+    pytest.param(
+        slo(alerting="    alerting:\n      name: A\n      labels:\n        team: '{{ end }}'\n"),
+        "orders",
+        "alerting.labels.team",
+        "not a valid Go template",
+        id="an alert label is a Go template too",
+    ),
+    pytest.param(
+        slo(alerting="    alerting:\n      name: A\n      labels:\n        sloth_severity: x\n"),
+        "orders",
+        "alerting.labels.sloth_severity",
+        "reserved",
+        id="a sloth label on an alert is reserved",
+    ),
+    pytest.param(
+        slo(alerting="    alerting:\n      name: A\n      labels:\n        alertname: x\n"),
+        "orders",
+        "alerting.labels.alertname",
+        "Prometheus sets alertname",
+        id="alertname on an alert is reserved",
+    ),
+    pytest.param(
+        slo("    labels:\n      sloth_team: x\n"),
+        "orders",
+        "labels.sloth_team",
+        "reserved",
+        id="every sloth_ label is reserved",
+    ),
+    pytest.param(
+        slo(alerting="    alerting:\n      name: A\n      page_alert:\n        disable: 'yes'\n"),
+        "orders",
+        "alerting.page_alert.disable",
+        "true or false",
+        id="a flag in quotes is refused",
+    ),
 ]
 
 
@@ -283,15 +389,27 @@ def test_problem_text_names_file_slo_and_field(tmp_path: Path) -> None:
         ),
         pytest.param("# only a comment\n", "no spec documents", id="an empty file is refused"),
         pytest.param(
+            'version: prometheus/v1\nservice: "\\ud800"\nslos: []\n',
+            "invalid Unicode character escape",
+            id="an escape that is not Unicode text is refused",
+        ),
+        pytest.param(
+            b"version: prometheus/v1\nservice: caf\xe9\n",
+            "not UTF-8",
+            id="a file that is not UTF-8 is refused",
+        ),
+        pytest.param(
             "version: prometheus/v2\nservice: a\nslos: []\n",
             "input should be 'prometheus/v1'",
             id="another spec version is refused",
         ),
     ],
 )
-def test_unreadable_documents_are_clean_errors(tmp_path: Path, text: str, message: str) -> None:
+def test_unreadable_documents_are_clean_errors(
+    tmp_path: Path, text: str | bytes, message: str
+) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     result = read_specs([path])
     assert not result.ok
     assert any(message in p.message and p.file == path.as_posix() for p in result.problems)
@@ -357,3 +475,41 @@ def test_slo_ids_must_be_unique_across_documents_of_one_file(tmp_path: Path) -> 
     result = read_specs([path])
     assert not result.ok
     assert any("already defined" in p.message for p in result.problems)
+
+
+def test_one_pass_reports_field_and_query_problems_of_the_same_slo(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        slo(
+            "    objectve: 99\n",
+            sli="    sli:\n      events:\n        error_query: '{{.window}}'\n"
+            "        total_query: sum(rate(x[{{.window}}])\n",
+            alerting="    alerting:\n      name: A\n      annotations:\n        s: '{{ if . }}'\n",
+        ),
+    )
+    result = read_specs([path])
+    assert sorted((p.field, p.message.split(":")[0]) for p in result.problems) == [
+        ("alerting.annotations.s", "not a valid Go template (as Prometheus parses it)"),
+        ("objectve", "unknown field (not part of prometheus/v1 or its documented extensions)"),
+        (
+            "sli.events.error_query",
+            "{{.window}} must be the whole range of a range selector or subquery, e.g. rate(x[{{.window}}])",
+        ),
+        ("sli.events.total_query", "invalid PromQL"),
+    ]
+    assert all(p.slo == "orders" for p in result.problems)
+
+
+def test_a_document_without_service_still_has_its_slos_checked(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("version: prometheus/v1\nslos:\n" + slo(objective="101"), encoding="utf-8")
+    fields = sorted(p.field for p in read_specs([path]).problems)
+    assert fields == ["objective", "service"]
+
+
+def test_a_100_percent_objective_is_a_warning_that_says_what_happens(tmp_path: Path) -> None:
+    result = read_specs([write_spec(tmp_path, slo(objective="100"))])
+    assert result.ok
+    (warning,) = [p for p in result.problems if p.severity == "warning"]
+    assert warning.field == "objective"
+    assert "no error budget" in warning.message and "first failed request" in warning.message
