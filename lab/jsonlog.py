@@ -12,9 +12,11 @@ Records go to stderr, or to a size-capped rotating file: ``path``, ``path.1``, .
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -66,6 +68,36 @@ def json_handler(
     handler.setFormatter(formatter())
     handler.addFilter(TraceContextFilter())
     return handler
+
+
+def add_rotation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--rotate-max-bytes`` and ``--rotate-backups``, refusing values that would not cap files
+    (``RotatingFileHandler`` never rotates with no backup, and appends forever)."""
+    parser.add_argument(
+        "--rotate-max-bytes",
+        type=_at_least(1024),
+        default=ROTATE_MAX_BYTES,
+        help="size cap of each log and traces file (bytes)",
+    )
+    parser.add_argument(
+        "--rotate-backups",
+        type=_at_least(1),
+        default=ROTATE_BACKUPS,
+        help="rotated files kept beside each (replica-1.log.1, ...)",
+    )
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def setup(

@@ -452,21 +452,6 @@ def tracer_provider(
     return provider
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The replica's command line (exits 2 with a message on a bad one, as argparse does)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -476,18 +461,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--otlp-endpoint", default=None)
     parser.add_argument("--trace-ratio", type=float, default=1.0)
     parser.add_argument("--log-file", type=Path, default=None, help="JSON logs here, not stderr")
-    parser.add_argument(
-        "--rotate-max-bytes",
-        type=_at_least(1024),
-        default=jsonlog.ROTATE_MAX_BYTES,
-        help="size cap of the log file and of the traces file, each (bytes)",
-    )
-    parser.add_argument(
-        "--rotate-backups",
-        type=_at_least(1),
-        default=jsonlog.ROTATE_BACKUPS,
-        help="rotated files kept beside each (replica-1.log.1, ...)",
-    )
+    jsonlog.add_rotation_arguments(parser)
     return parser.parse_args(argv)
 
 

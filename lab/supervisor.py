@@ -267,18 +267,21 @@ def service_command(
     return command
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m lab.supervisor --port 8090 --replica-ports 8081,8082,8083 --run-dir .lab``."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The supervisor's command line (exits 2 with a message on a bad one, as argparse does)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--replica-ports", required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--otlp-endpoint", default=None)
     parser.add_argument("--trace-ratio", type=float, default=1.0)
-    parser.add_argument("--rotate-max-bytes", type=int, default=jsonlog.ROTATE_MAX_BYTES)
-    parser.add_argument("--rotate-backups", type=int, default=jsonlog.ROTATE_BACKUPS)
-    args = parser.parse_args(argv)
+    jsonlog.add_rotation_arguments(parser)  # passed on to every replica
+    return parser.parse_args(argv)
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m lab.supervisor --port 8090 --replica-ports 8081,8082,8083 --run-dir .lab``."""
+    args = parse_args(argv)
     disable_created_metrics()
     jsonlog.setup("supervisor")
     ports = [int(p) for p in args.replica_ports.split(",")]

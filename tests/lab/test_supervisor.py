@@ -23,6 +23,7 @@ from lab.supervisor import (
     next_backoff,
     service_command,
 )
+from lab.supervisor import parse_args as supervisor_args
 
 WAIT = 20.0  # generous cap for anything the supervisor should do "soon"
 
@@ -178,3 +179,34 @@ def test_the_service_takes_the_command_line_the_supervisor_gives_it(tmp_path: Pa
         2048,
         2,
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        pytest.param(
+            ["--rotate-backups", "0"],
+            "--rotate-backups: must be at least 1, got 0",
+            id="the supervisor refuses a rotation without backups before any replica starts",
+        ),
+        pytest.param(
+            ["--rotate-max-bytes", "1k"],
+            "--rotate-max-bytes: expected a whole number, got '1k'",
+            id="the supervisor refuses a cap that is not a number",
+        ),
+    ],
+)
+def test_a_rotation_that_would_not_cap_the_files_is_refused(
+    tmp_path: Path, option: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--port", "1", "--replica-ports", "2,3", "--run-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        supervisor_args([*base, *option])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_supervisor_passes_its_rotation_on_to_every_replica(tmp_path: Path) -> None:
+    base = ["--port", "1", "--replica-ports", "2,3", "--run-dir", str(tmp_path)]
+    args = supervisor_args([*base, "--rotate-max-bytes", "4096", "--rotate-backups", "5"])
+    assert (args.rotate_max_bytes, args.rotate_backups) == (4096, 5)
