@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -164,3 +165,68 @@ def test_compile_with_bad_extra_label_is_a_usage_error_naming_the_option(
     assert result.returncode == 2, result.stderr
     assert f"--extra-label {label!r}: {needle}" in result.stderr
     assert result.stdout == ""
+
+
+def test_validate_json_lists_every_problem_as_an_object(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    document = (
+        "version: prometheus/v1\nservice: exchange\nslos:\n"
+        "  - name: orders\n    objective: 100\n    sli:\n      raw:\n"
+        "        error_ratio_query: sum(rate(x[{{.window}}]))\n    alerting:\n      name: A\n"
+    )
+    spec.write_text(document + "---\n" + document.replace("objective: 100", "objectve: 1"))
+    result = sre("slo", "validate", "-i", spec, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert (report["files"], report["errors"], report["warnings"]) == (1, 2, 1)
+    assert report["omitted"] == {}
+    assert {
+        (p["file"], p["document"], p["slo"], p["field"], p["severity"]) for p in report["problems"]
+    } == {
+        (spec.as_posix(), 1, "orders", "objective", "warning"),
+        (spec.as_posix(), 2, "orders", "objectve", "error"),
+        (spec.as_posix(), 2, "orders", "objective", "error"),
+    }
+    assert all(p["message"] for p in report["problems"])
+
+
+def test_validate_json_of_good_specs() -> None:
+    result = sre("slo", "validate", "-i", "slo_specs", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == {
+        "ok": True,
+        "files": 1,
+        "slos": 3,
+        "errors": 0,
+        "warnings": 0,
+        "omitted": {},
+        "problems": [],
+    }
+
+
+def test_slo_test_reports_progress_and_json_results_per_proof() -> None:
+    result = sre("slo", "test", "-i", "slo_specs", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["slos"] == 3
+    assert report["counts"] == {"passed": 9, "failed": 0, "skipped": 0}
+    assert {(r["slo_id"], r["proof"], r["status"]) for r in report["results"]} == {
+        (slo, proof, "passed")
+        for slo in (
+            "exchange-order-api-availability",
+            "exchange-order-execution-latency",
+            "exchange-broker-login-availability",
+        )
+        for proof in ("outage", "steady-burn", "blip")
+    }
+    # Not a terminal: progress is plain lines on stderr, one per finished proof.
+    progress = [line for line in result.stderr.splitlines() if line.startswith("proof ")]
+    assert [line.split(":")[0] for line in progress] == [f"proof {n}/9" for n in range(1, 10)]
+
+
+def test_compile_says_what_it_wrote_once(tmp_path: Path) -> None:
+    result = sre("slo", "compile", "-i", "slo_specs", "-i", FIXTURES, "-o", f"{tmp_path}/out/")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"wrote 3 rules file(s) to {tmp_path}/out (9 SLO(s))"]
