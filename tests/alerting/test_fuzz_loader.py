@@ -1,8 +1,9 @@
-"""Property-based fuzzing of the spec loader: any file ends in SLOs or a clean SpecError.
+"""Property-based fuzzing of the spec loader: any file ends in SLOs or clean problems.
 
 Whatever a file holds (random YAML-ish text, random nested documents, or a valid spec with a
-field dropped, renamed or retyped), load_specs either returns the validated SLOs or raises
-SpecError whose every problem names that file. Any other exception is a bug.
+field dropped, renamed or retyped), checking it as compile does either gives the validated SLOs,
+whose compiled rules promtool accepts, or problems that each name that file. Any exception,
+and any rule file that fails its own checks ("cannot compile"), is a bug.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from alerting.compiler import check_inputs, compile_files, merge_rule_files
 from alerting.explain import explain
-from alerting.loader import load_specs
 from alerting.proofs import proof_suite
-from sre_platform.errors import SpecError
-from tests.alerting.helpers import FIXTURES, ROOT
+from tests.alerting.helpers import FIXTURES, ROOT, run_promtool
 
 FUZZ = settings(
     max_examples=200,
@@ -120,21 +120,26 @@ def mutate(document: Any, path: list[Any], kind: str, value: Any, new_key: str) 
 
 
 def assert_model_or_clean_error(path: Path) -> None:
-    try:
-        spec_files = load_specs([path])
-    except SpecError as error:
-        event("a clean SpecError")
-        assert error.problems
-        for problem in error.problems:
+    result = check_inputs([path])
+    assert not any(p.message.startswith("cannot compile") for p in result.problems), [
+        str(p) for p in result.problems
+    ]
+    if not result.ok:
+        event("a clean problem list")
+        for problem in result.problems:
             assert problem.file is not None
             assert problem.file.startswith(path.as_posix()), problem
             assert problem.message
-    else:
-        event("SLOs loaded")
-        assert [spec_file.path for spec_file in spec_files] == [path.as_posix()]
-        for slo in spec_files[0].slos:  # whatever loads, explain and the proofs can handle
-            explain(slo, rate=1.0)
-            proof_suite(slo)
+        return
+    event("SLOs loaded, compiled and accepted by promtool")
+    assert [spec_file.path for spec_file in result.files] == [path.as_posix()]
+    for slo in result.slos:  # whatever loads, explain and the proofs can handle
+        explain(slo, rate=1.0)
+        proof_suite(slo)
+    rules = path.with_name("rules.yaml")
+    rules.write_text(merge_rule_files(compile_files(result.files)), encoding="utf-8")
+    checked = run_promtool("check", "rules", rules)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.fixture(scope="module")
