@@ -803,6 +803,11 @@ def kill_replica(run_dir: Path, index: int, seconds: int | None) -> CrashResult:
                 hold = f"{config.url('supervisor')}/replicas/{index}/hold"
                 client.post(hold, json={"seconds": seconds}).raise_for_status()
             client.post(f"{url}/admin/crash").raise_for_status()
+        except httpx.ConnectError as exc:
+            raise LabError(
+                f"replica {index} at {url} does not answer: it is down already "
+                f"(`{settings.command(run_dir, 'status')}` shows it)"
+            ) from exc
         except httpx.HTTPError as exc:
             raise LabError(f"replica {index} at {url} did not take the crash: {exc}") from exc
     return CrashResult(index, seconds)

@@ -13,7 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sre_platform.errors import InputFileError
+from sre_platform.yamlfile import YamlLimits, read_text
+
 NOTIFICATIONS_FILE = "notifications.jsonl"
+NOTIFICATIONS_LIMITS = YamlLimits(max_bytes=256 * 1024 * 1024)  # years of a busy game day
 
 
 class Payload(BaseModel):
@@ -73,12 +77,12 @@ class Recorded:
 
 def read_notifications(path: Path) -> Recorded:
     """Every notification recorded in ``path``, oldest first (none when the file is missing)."""
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    if not path.exists():
         return Recorded((), ())
-    except OSError as exc:
-        return Recorded((), (f"{path}: cannot read: {exc.strerror or exc}",))
+    try:
+        text = read_text(path, NOTIFICATIONS_LIMITS)
+    except InputFileError as exc:
+        return Recorded((), (str(exc),))
     found, unreadable = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

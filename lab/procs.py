@@ -27,8 +27,9 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sre_platform.errors import field_path
+from sre_platform.errors import InputFileError, field_path
 from sre_platform.files import write_atomic
+from sre_platform.yamlfile import YamlLimits, read_text
 
 PIDS_DIR = "pids"
 LOGS_DIR = "logs"
@@ -37,6 +38,7 @@ START_TIME_TOLERANCE = 0.01  # seconds; the kernel counts start times in clock t
 LEGACY_START_TOLERANCE = 5.0  # seconds between a fork and `up` writing the wall clock down
 STOP_GRACE = 10.0  # SIGTERM, then SIGKILL after this many seconds
 KILL_WAIT = 5.0
+PID_FILE_LIMITS = YamlLimits(max_bytes=64 * 1024)  # a pid record is a few hundred bytes
 
 
 class PidRecord(BaseModel):
@@ -45,7 +47,7 @@ class PidRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    pid: int = Field(gt=1)
+    pid: int = Field(gt=1, lt=2**31)
     argv: tuple[str, ...] = Field(min_length=1)
     started_at: float  # wall clock right after `up` started it
     # The process's start time as psutil reports it; None in pid files of labs started before
@@ -133,6 +135,7 @@ def spawn(
             env={**os.environ, **(env or {}), **marker},
             close_fds=True,
         )
+    _CHILDREN[proc.pid] = proc
     try:
         create_time = psutil.Process(proc.pid).create_time()
     except psutil.Error:  # it ended at once; `ending` says how
@@ -154,9 +157,9 @@ def read_records(run_dir: Path) -> Records:
     unreadable: list[UnreadableFile] = []
     for path in sorted((run_dir / PIDS_DIR).glob("*.json")):
         try:
-            record = PidRecord.model_validate_json(path.read_bytes())
-        except OSError as exc:
-            unreadable.append(UnreadableFile(path, f"cannot read: {exc.strerror or exc}"))
+            record = PidRecord.model_validate_json(read_text(path, PID_FILE_LIMITS))
+        except InputFileError as exc:
+            unreadable.append(UnreadableFile(path, f"not a pid record: {exc.message}"))
             continue
         except ValidationError as exc:
             unreadable.append(UnreadableFile(path, _validation_reason(exc)))
@@ -207,31 +210,31 @@ def is_alive(record: PidRecord) -> bool:
     return process_of(record) is not None
 
 
-# How our own children ended, when this process reaped them (for error messages).
-_ENDINGS: dict[int, str] = {}
+# The children this process started, kept so their exit status is ours to read (a Popen that
+# is garbage collected reaps its child itself, and the exit status would be lost).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        reaped, status = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            code = os.waitstatus_to_exitcode(status)
-            _ENDINGS[pid] = f"exit code {code}" if code >= 0 else f"signal {-code}"
+    """Collect the exit status of ``pid`` if it is a child of this process that has ended."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        child.poll()
 
 
 def ending(pid: int) -> str | None:
     """How child ``pid`` ended ("exit code 1", "signal 9", or "ended"); None while it runs."""
-    _reap(pid)
-    if pid in _ENDINGS:
-        return _ENDINGS[pid]
-    return None if _running(pid) else "ended"
-
-
-def _running(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        code = child.poll()
+        if code is None:
+            return None
+        return f"exit code {code}" if code >= 0 else f"signal {-code}"
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        running = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
-        return False
+        running = False
+    return None if running else "ended"
 
 
 def refusal_to_signal(pid: int) -> str | None:
@@ -242,8 +245,8 @@ def refusal_to_signal(pid: int) -> str | None:
         return f"pid {pid} is this process"
     try:
         pgid, sid = os.getpgid(pid), os.getsid(pid)
-    except OSError:
-        return None  # gone: nothing will be signalled anyway
+    except (OSError, OverflowError):
+        return None  # no such process: nothing will be signalled anyway
     if pgid == os.getpgrp():
         return f"pid {pid} is in the caller's own process group"
     if sid == os.getsid(0):

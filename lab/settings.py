@@ -14,12 +14,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sre_platform import tools
-from sre_platform.errors import LabError, UsageError, field_path
+from sre_platform.errors import InputFileError, LabError, UsageError, field_path
 from sre_platform.files import write_atomic
+from sre_platform.yamlfile import YamlLimits, read_text
 
 DEFAULT_RUN_DIR = ".lab"
 RUN_DIR_ENV = "SRE_LAB_DIR"
 STATE_FILE = "lab.json"
+STATE_FILE_LIMITS = YamlLimits(max_bytes=1024 * 1024)  # lab.json is a few kilobytes
 
 
 class _Frozen(BaseModel):
@@ -131,13 +133,13 @@ def load(run_dir: Path) -> LabConfig | None:
     A state file that cannot be read or parsed raises LabError naming the file and the field.
     """
     path = run_dir / STATE_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     restart = command(run_dir, "down") + " && " + command(run_dir, "up")
     try:
-        return LabConfig.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        reason = f"cannot read: {exc.strerror or exc}"
+        return LabConfig.model_validate_json(read_text(path, STATE_FILE_LIMITS))
+    except InputFileError as exc:
+        reason = exc.message
     except ValidationError as exc:
         first = exc.errors()[0]
         where = field_path(first["loc"])

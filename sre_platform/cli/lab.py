@@ -436,9 +436,8 @@ def break_command(
     directory = settings.run_dir_from(run_dir)
     if kill_replica is not None:
         if error_rate is not None or latency_ms is not None:
-            raise UsageError(
-                "--kill-replica goes alone; run `sre lab break` again for other faults"
-            )
+            again = _hint(directory, ("break", "--error-rate", "R"))
+            raise UsageError(f"--kill-replica goes alone; run {again} again for other faults")
         crash = control.kill_replica(directory, kill_replica, seconds)
         if as_json:
             print_json(asdict(crash))

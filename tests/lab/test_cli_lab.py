@@ -86,7 +86,7 @@ def test_a_port_in_use_is_named_with_its_holder_and_nothing_starts(tmp_path: Pat
         ),
         pytest.param(
             ["break", "--kill-replica", "1", "--error-rate", "1"],
-            "--kill-replica goes alone",
+            "--kill-replica goes alone; run `sre lab break --run-dir ",
             id="a kill cannot be mixed with other faults",
         ),
         pytest.param(

@@ -110,10 +110,35 @@ def test_a_dead_pid_is_stale_and_stopping_it_signals_nothing(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("fifo", id="a named pipe (reading would block)"),
+        pytest.param("device", id="a link to /dev/zero (reading would never end)"),
+        pytest.param("folder", id="a folder"),
+    ],
+)
+def test_a_pid_file_that_is_not_a_regular_file_is_listed_not_read(
+    tmp_path: Path, kind: str
+) -> None:
+    path = procs.pid_file(tmp_path, "x")
+    path.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    (damaged,) = procs.read_records(tmp_path).unreadable
+    assert damaged.path == path
+    assert "not a regular file" in damaged.reason or "folder" in damaged.reason
+
+
+@pytest.mark.parametrize(
     ("content", "reason"),
     [
         pytest.param(b"{not json", "invalid JSON", id="garbage"),
-        pytest.param(b"\xff\xfe\x00", "invalid JSON", id="bytes that are not UTF-8"),
+        pytest.param(b"\xff\xfe\x00", "not UTF-8", id="bytes that are not UTF-8"),
+        pytest.param(b"x" * 70_000, "larger than", id="a file far too large for a pid record"),
         pytest.param(b"", "invalid JSON", id="an empty file"),
         pytest.param(b"[]", "not a pid record", id="JSON that is not an object"),
         pytest.param(
@@ -125,6 +150,13 @@ def test_a_dead_pid_is_stale_and_stopping_it_signals_nothing(tmp_path: Path) -> 
             json.dumps({"name": "x", "pid": 1, "argv": ["a"], "started_at": 0, "create_time": 1}),
             "pid: Input should be greater than 1",
             id="pid 1",
+        ),
+        pytest.param(
+            json.dumps(
+                {"name": "x", "pid": 2**40, "argv": ["a"], "started_at": 0, "create_time": 1}
+            ),
+            "pid: Input should be less than",
+            id="a pid beyond any system's range",
         ),
         pytest.param(
             json.dumps({"name": "y", "pid": 77, "argv": ["a"], "started_at": 0, "create_time": 1}),
@@ -153,6 +185,7 @@ def test_a_damaged_pid_file_is_listed_by_name_and_kept(
         pytest.param(1, "never signalled", id="pid 1 (init)"),
         pytest.param(-1, "never signalled", id="pid -1 (every process)"),
         pytest.param(os.getpid(), "this process", id="the caller itself"),
+        pytest.param(-(2**40), "never signalled", id="a negative pid beyond any range"),
         pytest.param(os.getppid(), "caller's own", id="the caller's parent, in its group"),
     ],
 )

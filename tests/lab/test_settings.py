@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_no_saved_configuration_reads_as_none(tmp_path: Path) -> None:
             id="a field of the wrong type is named",
         ),
         pytest.param(b"{not json", "not a lab state file: Invalid JSON", id="garbage"),
-        pytest.param(b"\xff\xfe\x00", "not a lab state file", id="bytes that are not UTF-8"),
+        pytest.param(b"\xff\xfe\x00", "not UTF-8 text", id="bytes that are not UTF-8"),
         pytest.param(b"", "not a lab state file", id="an empty file"),
         pytest.param(b"[1, 2]", "not a lab state file", id="JSON that is not an object"),
     ],
@@ -92,9 +93,25 @@ def test_a_damaged_state_file_is_named_with_how_to_start_over(
     assert restart in str(caught.value)
 
 
-def test_a_state_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
-    (tmp_path / settings.STATE_FILE).mkdir()
-    with pytest.raises(LabError, match=r"lab.json: cannot read: Is a directory"):
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        pytest.param("folder", "is a folder", id="a folder"),
+        pytest.param("fifo", "not a regular file", id="a named pipe (reading would block)"),
+        pytest.param("device", "not a regular file", id="a link to /dev/zero (endless)"),
+    ],
+)
+def test_a_state_file_that_is_not_a_regular_file_is_named(
+    tmp_path: Path, kind: str, message: str
+) -> None:
+    path = tmp_path / settings.STATE_FILE
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(LabError, match=f"lab.json: .*{message}"):
         settings.load(tmp_path)
 
 
