@@ -99,6 +99,7 @@ def compile_checked(
     spec_files: Iterable[SpecFile], version: str | None = None
 ) -> tuple[list[RuleFile], list[Problem]]:
     """compile_files, with a file whose rules fail their checks reported as a Problem."""
+    version = version or generator_version()
     compiled: list[RuleFile] = []
     problems: list[Problem] = []
     for spec_file in spec_files:

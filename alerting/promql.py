@@ -135,6 +135,11 @@ AGGREGATIONS = frozenset(
     ]
 )
 _LABEL_LIST_KEYWORDS = frozenset(["by", "without", "on", "ignoring", "group_left", "group_right"])
+_KNOWN_CALLS = FUNCTIONS | AGGREGATIONS | _LABEL_LIST_KEYWORDS | {"bool", "and", "or", "unless"}
+# A name before "(" or before an aggregation's "by"/"without": a call or an aggregation.
+_CALL = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\(|(?:by|without)\b)", re.IGNORECASE)
+_RANGES = re.compile(r"\[[^\]]*\]")
+_SUSPECT = re.compile(r"[0-9](?:ms|[smhdwy])|offset|[{,(]\s*[\"'`]", re.IGNORECASE)
 _TOKEN = re.compile(
     r"""(?P<space>\s+)|(?P<comment>\#[^\n]*)
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
@@ -173,14 +178,9 @@ def parse_error(expr: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1 << 14)
 def syntax_error(expr: str) -> str | None:
     """Why Prometheus 2.42 refuses ``expr`` as PromQL, or None when it parses."""
-    try:
-        tree = promql_parser.parse(expr)
-    except (ValueError, TypeError) as error:
-        return str(error) or "invalid PromQL"
-    return _unknown_operation(tree) or _newer_syntax(expr)
+    return _check(expr)[0]
 
 
 def result_kind_error(expr: str) -> str | None:
@@ -188,20 +188,32 @@ def result_kind_error(expr: str) -> str | None:
 
     Prometheus loads such a rule but fails every evaluation of it.
     """
+    return _check(expr)[1]
+
+
+@lru_cache(maxsize=1 << 14)
+def _check(expr: str) -> tuple[str | None, str | None]:
+    """(syntax error, result kind error) of ``expr``, from one parse."""
     try:
-        node = promql_parser.parse(expr)
-    except (ValueError, TypeError):
-        return None  # syntax_error says why
+        tree = promql_parser.parse(expr)
+    except (ValueError, TypeError) as error:
+        return str(error) or "invalid PromQL", None
+    error = _unknown_operation(tree, expr) or _newer_syntax(expr)
+    node = tree
     while isinstance(node, promql_parser.ParenExpr):
         node = node.expr
+    kind = None
     if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
-        return "returns a range vector; an SLI must return an instant vector (e.g. rate(...))"
-    if isinstance(node, promql_parser.StringLiteral):
-        return "returns a string; an SLI must return an instant vector"
-    return None
+        kind = "returns a range vector; an SLI must return an instant vector (e.g. rate(...))"
+    elif isinstance(node, promql_parser.StringLiteral):
+        kind = "returns a string; an SLI must return an instant vector"
+    return error, kind
 
 
-def _unknown_operation(tree: promql_parser.Expr) -> str | None:
+def _unknown_operation(tree: promql_parser.Expr, expr: str) -> str | None:
+    # Quick path: every name before a parenthesis is one 2.42 knows (or a keyword).
+    if _KNOWN_CALLS.issuperset(match.lower() for match in _CALL.findall(expr)):
+        return None
     found: list[str] = []
 
     def visit(node: promql_parser.Expr) -> bool:
@@ -219,14 +231,17 @@ def _unknown_operation(tree: promql_parser.Expr) -> str | None:
 
 def _newer_syntax(expr: str) -> str | None:
     """What a newer parser takes and Prometheus 2.42 refuses: stray durations, quoted names."""
-    previous: list[str] = ["", ""]  # the last two significant tokens, lower-cased
+    if not _SUSPECT.search(_RANGES.sub("[]", expr)):
+        return None  # no duration outside a range, no offset and no quote after {, ( or ,
+    previous: list[tuple[str, str]] = [("", "")] * 3  # the last significant tokens
     braces = 0
     parens: list[bool] = []  # per open parenthesis: is it a list of label names?
     for match in _TOKEN.finditer(expr):
-        kind, text = match.lastgroup, match.group()
+        kind, text = match.lastgroup or "", match.group()
         if kind in ("space", "comment"):
             continue
-        after_offset = previous[-1] == "offset" or previous[-2:] == ["offset", "-"]
+        last = previous[-1][1]
+        after_offset = _is_offset(previous[-2:]) or (last == "-" and _is_offset(previous[-3:-1]))
         if kind == "number" and after_offset:
             return f"offset {text}: Prometheus 2.42 takes a duration after offset (e.g. 5m)"
         if kind == "duration" and not after_offset:
@@ -234,9 +249,7 @@ def _newer_syntax(expr: str) -> str | None:
                 f"duration {text} where a number is expected: Prometheus 2.42 takes a duration "
                 "only in a range [5m], a subquery [1h:5m] or after offset"
             )
-        if kind == "string" and (
-            (braces and previous[-1] in ("{", ",")) or (parens and parens[-1])
-        ):
+        if kind == "string" and ((braces and last in ("{", ",")) or (parens and parens[-1])):
             return (
                 f"quoted label or metric name {text}: Prometheus 2.42 takes only plain names "
                 "([a-zA-Z_][a-zA-Z0-9_]*) there"
@@ -246,11 +259,18 @@ def _newer_syntax(expr: str) -> str | None:
         elif text == "}":
             braces = max(0, braces - 1)
         elif text == "(":
-            parens.append(previous[-1] in _LABEL_LIST_KEYWORDS)
+            parens.append(last in _LABEL_LIST_KEYWORDS)
         elif text == ")" and parens:
             parens.pop()
-        previous = [previous[-1], text.lower()]
+        previous = [*previous[1:], (kind, text.lower())]
     return None
+
+
+def _is_offset(tokens: list[tuple[str, str]]) -> bool:
+    """Whether the last of ``tokens`` is the offset modifier (not a metric named offset): it
+    follows the end of a selector, a range or a parenthesis."""
+    (before_kind, before), (_, word) = tokens
+    return word == "offset" and (before in ("}", ")") or before_kind in ("identifier", "range"))
 
 
 def selector_matchers(selector: str) -> str:

@@ -165,6 +165,8 @@ QUERIES = [
     pytest.param("x offset 5m", id="a duration after offset"),
     pytest.param("x offset -5m", id="a negative offset"),
     pytest.param("x offset 5", id="a number after offset is refused"),
+    pytest.param("rate(x[5m] offset 1h)", id="an offset after a range"),
+    pytest.param("offset - 5m", id="a metric named offset minus a duration is refused"),
     pytest.param("x @ 5m", id="a duration after @ is refused"),
     pytest.param("sum(rate(x[5m:1m]))", id="a subquery"),
     pytest.param("holt_winters(x[5m], 0.5, 0.5)", id="a function 2.42 has"),
@@ -197,6 +199,60 @@ def test_a_query_is_refused_exactly_when_promtool_refuses_it(
     query: str, promtool_query_verdicts: dict[str, bool]
 ) -> None:
     assert (syntax_error(query) is None) == promtool_query_verdicts[query], syntax_error(query)
+
+
+selectors = st.builds(
+    lambda name, matchers: name + matchers,
+    st.sampled_from(["x", "up", "a:b", "offset", "sum", "", "nan"]),
+    st.sampled_from(["", '{a="b"}', "{a=~'b.*'}", '{"a.b"="c"}', '{a="b",}', "{}", "{a=`5m`}"]),
+)
+durations = st.sampled_from(["5m", "1h", "1d2h", "0s", "5M", "1ms"])
+queries = st.recursive(
+    st.one_of(
+        selectors,
+        st.sampled_from(["1", "0.5", "1e3", "0x1F", "Inf", "5m", '"s"']),
+        st.builds(lambda s, d: f"{s}[{d}]", selectors, durations),
+    ),
+    lambda inner: st.one_of(
+        st.builds(
+            lambda f, a: f"{f}({a})",
+            st.sampled_from(["rate", "abs", "vector", "holt_winters", "mad_over_time", "sort"]),
+            inner,
+        ),
+        st.builds(
+            lambda agg, mod, a: f"{agg}{mod}({a})",
+            st.sampled_from(["sum", "topk", "limitk", "count_values", "quantile"]),
+            st.sampled_from(["", " by (a)", ' by ("a")', " without (a)"]),
+            inner,
+        ),
+        st.builds(
+            lambda a, op, b: f"{a} {op} {b}",
+            inner,
+            st.sampled_from(["+", "/", "> bool", "and", "* on(a) group_left", '* on("a")']),
+            inner,
+        ),
+        st.builds(lambda a: f"({a})", inner),
+        st.builds(lambda a, d: f"({a})[{d}:]", inner, durations),
+        st.builds(lambda a, o: f"{a} offset {o}", selectors, st.sampled_from(["5m", "-5m", "5"])),
+        st.builds(lambda a, o: f"{a} @ {o}", selectors, st.sampled_from(["5", "5m", "start()"])),
+        st.builds(lambda a: f"{a} # note", inner),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(queries, min_size=30, max_size=60, unique=True))
+def test_generated_queries_get_promtools_verdict(texts: list[str], tmp_path_factory) -> None:
+    groups = [
+        {"name": f"g{i}", "rules": [{"record": "r", "expr": text}]} for i, text in enumerate(texts)
+    ]
+    path = tmp_path_factory.mktemp("generated-queries") / "queries.rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+    result = run_promtool("check", "rules", path)
+    refused = {int(i) for i in re.findall(r'group "g(\d+)"', result.stdout + result.stderr)}
+    for index, text in enumerate(texts):
+        assert (syntax_error(text) is None) == (index not in refused), (text, syntax_error(text))
 
 
 # --- specs: whatever validate accepts, promtool accepts -----------------------------------
