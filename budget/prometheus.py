@@ -4,19 +4,23 @@ Every read is bounded, whatever the server does: one overall deadline covers eve
 does (connecting, sending, waiting for headers, reading the body however slowly it drips), and an
 answer larger than a size cap is refused. A per-read timeout would not do: a server sending one
 byte every few seconds never trips it. The request runs on an event loop under
-``asyncio.timeout``, which cancels whatever read is pending when the deadline passes.
+``asyncio.timeout``, which cancels whatever read is pending when the deadline passes; the
+loop's blocking helpers (the DNS lookup) run on daemon threads nobody waits for, so a resolver
+that hangs cannot hold the run past the deadline either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, BeforeValidator, ValidationError
@@ -28,6 +32,7 @@ from sre_platform.text import printable
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _DETAIL_CHARS = 200
+_T = TypeVar("_T")
 
 # How Prometheus writes a sample value (Go's strconv): digits, exponents, +Inf, -Inf, NaN.
 _PROMETHEUS_FLOAT = re.compile(r"[+-]?(?:Inf|NaN|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
@@ -128,6 +133,30 @@ def parse_vector(payload: object) -> list[Sample]:
     ]
 
 
+class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call on a daemon thread of its own that no one joins (a thread pool's workers
+    are waited for when the event loop closes and again when Python exits)."""
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object):
+        future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # handed to the waiting coroutine
+                    future.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True).start()
+        return future
+
+
+def _run(coroutine: Coroutine[object, object, _T]) -> _T:
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(_DaemonThreads())
+        return runner.run(coroutine)
+
+
 class PrometheusClient:
     """Instant queries against one Prometheus-compatible endpoint, within ``limits``.
 
@@ -151,7 +180,7 @@ class PrometheusClient:
         try:
             if remaining <= 0:
                 raise TimeoutError
-            status, body = asyncio.run(self._fetch(expr, remaining))
+            status, body = _run(self._fetch(expr, remaining))
         except TimeoutError:
             raise BudgetError(
                 f"Prometheus at {self.base_url} gave no complete answer within the "

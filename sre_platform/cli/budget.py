@@ -137,7 +137,8 @@ def gate(
     as_json: bool = _JSON,
 ) -> None:
     """Exit 0 when the policy allows a release, 3 when it freezes releases, 4 when it cannot
-    decide (no data, Prometheus unreachable or too slow), 1 on a broken policy file."""
+    decide (no data, Prometheus unreachable or too slow), 2 on a usage error, 1 on a broken
+    policy file."""
     rules = load_policy(policy)
     client = _client(prometheus, timeout)
     with progress(_reading(prometheus, timeout)):

@@ -27,7 +27,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from budget.prometheus import Limits, PrometheusClient
 from sre_platform.cli import main
+from sre_platform.errors import BudgetError
 from tests.budget import hostile
 from tests.budget.hostile import HostileServer, slo_series, vector
 
@@ -545,3 +547,25 @@ def test_every_problem_of_the_policy_file_is_reported_at_once(tmp_path: Path) ->
     assert result.returncode == 1
     assert f"{policy}: fast_burn.max_burn_rate: Input should be greater than 0" in result.stderr
     assert f"{policy}: on_missing_data: Input should be 'allow' or 'deny'" in result.stderr
+
+
+def test_a_dns_lookup_that_hangs_does_not_hold_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def hanging_lookup(*args: object, **kwargs: object) -> list:
+        started.set()
+        release.wait(hostile.MAX_BEHAVIOUR_SECONDS)
+        finished.set()
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
+    client = PrometheusClient("http://prometheus.example.invalid:9090/", limits=Limits(1))
+    try:
+        with pytest.raises(BudgetError, match="within the 1 s deadline"):
+            client.query("up")
+        assert started.is_set()
+        assert not finished.is_set()  # the query returned while the lookup still hung
+    finally:
+        release.set()
