@@ -325,6 +325,7 @@ def _message(error: Any) -> str:
 
 def parse_policy(data: object, source: str) -> Policy:
     """Validate already-loaded YAML ``data`` and build the policy; errors name the field."""
+    source = printable(source)
     if data is None:
         raise PolicyFileError([Problem("the file is empty", file=source)])
     try:
@@ -353,5 +354,5 @@ def load_policy(path: str | Path = DEFAULT_POLICY_FILE) -> Policy:
     try:
         data = read_mapping(path)
     except InputFileError as error:
-        raise PolicyFileError([Problem(error.message, file=source)]) from None
+        raise PolicyFileError([Problem(error.message, file=printable(source))]) from None
     return parse_policy(data or None, source)

@@ -153,7 +153,10 @@ def status_document(
     """
     problems = _problems([f for s in statuses for f in s.findings])
     if unreadable is not None:
-        problems.append({"subject": service or "all services", "message": unreadable})
+        subject = service or "all services"
+        problems.append(
+            {"subject": subject, "clause": None, "release": None, "message": unreadable}
+        )
     return {
         "policy": policy_source,
         "service": service,

@@ -307,6 +307,11 @@ def test_status_cannot_decide_on_a_hostile_answer(
     assert document["slos"] == []
     [problem] = document["problems"]
     assert expected in problem["message"]
+    assert (problem["subject"], problem["clause"], problem["release"]) == (
+        "all services",
+        None,
+        None,
+    )
 
 
 def test_the_policy_decides_what_an_impossible_value_means(
@@ -539,6 +544,15 @@ def test_a_broken_policy_file_is_an_error_naming_it(
     assert result.stdout == ""
     assert f"error: {policy}: " in result.stderr
     assert expected in result.stderr
+
+
+def test_a_policy_path_with_escapes_is_shown_not_obeyed(tmp_path: Path) -> None:
+    policy = tmp_path / "policy\x1b[2J.yaml"
+    policy.write_text("version: 2\n", encoding="utf-8")
+    result = cli("gate", "--prometheus", _closed_port_url(), "--policy", str(policy))
+    clean(result)
+    assert result.returncode == 1
+    assert "policy\\x1b[2J.yaml: version: Input should be 1" in result.stderr
 
 
 def test_every_problem_of_the_policy_file_is_reported_at_once(tmp_path: Path) -> None:
