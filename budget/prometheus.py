@@ -186,6 +186,11 @@ class PrometheusClient:
                 f"Prometheus at {self.base_url} gave no complete answer within the "
                 f"{self.limits.timeout_seconds:g} s deadline (--timeout)"
             ) from None
+        except httpx.DecodingError as exc:
+            raise BudgetError(
+                f"Prometheus at {self.base_url} sent an answer that cannot be decoded: "
+                f"{printable(str(exc))}"
+            ) from None
         except httpx.HTTPError as exc:
             raise BudgetError(
                 f"Prometheus at {self.base_url} is unreachable: {printable(str(exc))}"

@@ -264,6 +264,12 @@ CANNOT_DECIDE = [
     pytest.param(hostile.endless(), [], TOO_BIG, id="a body that never ends"),
     pytest.param(hostile.declared_huge(), [], TOO_BIG, id="a body announced as 50 MB"),
     pytest.param(hostile.gzip_bomb(), [], TOO_BIG, id="a gzip body expanding to 64 MB"),
+    pytest.param(
+        hostile.send_bytes(b"not gzip at all", headers={"content-encoding": "gzip"}),
+        [],
+        "sent an answer that cannot be decoded",
+        id="a body that claims to be gzip but is not",
+    ),
 ]
 
 
