@@ -555,13 +555,15 @@ def up(
     health_timeout: float = HEALTH_TIMEOUT,
     given: Collection[str] | None = None,
     on_step: Step = _quiet,
+    on_cleanup: Callable[[Cleanup], None] | None = None,
 ) -> UpResult:
     """Start the lab described by ``config`` and wait until every part answers its health check.
 
     A lab already running in the run directory is reported, not started twice; the options of
     ``config`` that differ from the running lab's are listed (``given``: the fields the caller
     set, by dotted path; all by default). Leftovers of a lab that stopped uncleanly, or whose
-    state files are damaged, are stopped and cleaned first.
+    state files are damaged, are stopped and cleaned first; ``on_cleanup`` hears what that did
+    as soon as it is done, so it is told even when the start fails after it.
     """
     run_dir = config.run_dir
     saved, saved_problem, records = _running_lab(run_dir)
@@ -575,6 +577,8 @@ def up(
     if records.records or records.unreadable or saved_problem or saved is not None:
         on_step("stopping what is left of an earlier lab")
     cleanup = _stop_everything(run_dir, (saved_problem,) if saved_problem else ())
+    if on_cleanup is not None:
+        on_cleanup(cleanup)
     problems = _port_problems(config)
     if problems:
         raise LabError("cannot start the lab:\n  " + "\n  ".join(problems))

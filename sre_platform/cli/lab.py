@@ -132,19 +132,20 @@ def _print_links(links: dict[str, str], amtool: str) -> None:
         console.print(f"  {name:<14} {url}{note}", markup=False)
 
 
-def _print_cleanup(cleanup: control.Cleanup) -> None:
+def _print_cleanup(cleanup: control.Cleanup, out: Console = console) -> None:
+    """What stopping a lab found and did (``out``: stderr when stdout carries JSON)."""
     for problem in cleanup.unreadable:
         err_console.print(
             f"[yellow]warning[/]: {escape(problem)}; looked for the lab's processes by their "
             "command line and run directory instead"
         )
     for found in cleanup.found:
-        console.print(
+        out.print(
             f"stopped: {found.component} (pid {found.pid}, found by command line: "
             f"{escape(found.command)})"
         )
     for name in cleanup.stale:
-        console.print(f"cleaned up {name}, left over from a lab that stopped uncleanly")
+        out.print(f"cleaned up {name}, left over from a lab that stopped uncleanly")
     _print_refusals(cleanup)
 
 
@@ -233,7 +234,12 @@ def up_command(
     )
     given, words = _given_options(ctx)
     with progress(f"starting the lab in {directory}") as step:
-        result = control.up(config, given=given, on_step=step)
+        result = control.up(
+            config,
+            given=given,
+            on_step=step,
+            on_cleanup=lambda cleanup: _print_cleanup(cleanup, err_console if as_json else console),
+        )
     if as_json:
         print_json(_up_json(result))
     else:
@@ -251,7 +257,6 @@ def up_command(
 
 def _print_up(result: UpResult) -> None:
     config = result.config
-    _print_cleanup(result.cleanup)
     state = "already running" if result.already_running else "up"
     console.print(
         f"the lab is {state} in {config.run_dir}: period {config.period}, "

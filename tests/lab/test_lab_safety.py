@@ -148,6 +148,28 @@ def test_a_damaged_pid_file_is_reported_and_its_process_still_stopped(
     assert not path.exists(), "the damaged pid file is removed once its process is stopped"
 
 
+def test_up_cleaning_up_a_lab_with_damaged_state_finds_its_process_by_command_line(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    """`up` after an unclean stop whose pid file and lab.json are garbage: both are named, the
+    lab's leftover process is stopped, the bystander is not (a port held elsewhere then stops
+    `up` before it starts anything)."""
+    run_dir = tmp_path / "lab"
+    port = procs.free_port()
+    receiver = _start_receiver(run_dir, port)
+    pid_path = _write(run_dir, "receiver", b"\x00garbage")
+    (run_dir / "lab.json").write_bytes(b"{")
+    busy = procs.free_port()
+    with _listener(busy):
+        result = _sre_alone("lab", "up", "--run-dir", str(run_dir), "--prometheus-port", str(busy))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {busy} (prometheus) is in use" in result.stderr
+    assert str(pid_path) in result.stderr and str(run_dir / "lab.json") in result.stderr
+    assert "found by command line" in result.stdout, result.stdout
+    assert _gone(receiver), "the leftover receiver still runs"
+    assert bystander.poll() is None, "the bystander was signalled"
+
+
 def test_a_pid_file_naming_the_callers_own_group_is_refused(tmp_path: Path) -> None:
     """A pid file that names the caller (pid, start time and command line all match) is refused.
 
