@@ -286,7 +286,8 @@ def component_of(argv: Sequence[str], binaries: dict[str, set[str]]) -> str | No
 
     ``binaries`` maps each external tool to the program names and paths it may run as.
     """
-    if len(argv) >= 3 and argv[1] == "-m" and argv[2] in LAB_MODULES:
+    python = Path(argv[0]).name.startswith("python")
+    if python and len(argv) >= 3 and argv[1] == "-m" and argv[2] in LAB_MODULES:
         return LAB_MODULES[argv[2]]
     for tool, names in binaries.items():
         if argv[0] in names or Path(argv[0]).name in names:

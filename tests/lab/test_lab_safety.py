@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from lab import procs
+from lab import control, procs
 from lab.notifications import NOTIFICATIONS_FILE
 from tests.lab.helpers import ROOT, SRE, sre
 
@@ -269,3 +269,34 @@ def _listener(port: int) -> Iterator[None]:
         sock.bind(("127.0.0.1", port))
         sock.listen()
         yield
+
+
+BINARIES = {
+    "prometheus": {"prometheus"},
+    "alertmanager": {"prometheus-alertmanager", "alertmanager"},
+    "node_exporter": {"prometheus-node-exporter", "/opt/bin/nodex"},
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "component"),
+    [
+        pytest.param(
+            [sys.executable, "-m", "lab.receiver", "--port", "1"], "receiver", id="receiver"
+        ),
+        pytest.param(
+            [sys.executable, "-m", "lab.service", "--port", "1"], "replica", id="a replica"
+        ),
+        pytest.param(["/usr/bin/prometheus", "--config.file=x"], "prometheus", id="prometheus"),
+        pytest.param(["/usr/bin/prometheus-alertmanager"], "alertmanager", id="Debian's name"),
+        pytest.param(["/opt/bin/nodex", "--x"], "node_exporter", id="a binary given by path"),
+        pytest.param([sys.executable, "-c", "import lab.receiver"], None, id="python -c is not"),
+        pytest.param([sys.executable, "-m", "lab.other"], None, id="another module is not"),
+        pytest.param(["/bin/bash", "-m", "lab.receiver"], None, id="the shape, but not Python"),
+        pytest.param(["sleep", "600"], None, id="anything else is not"),
+    ],
+)
+def test_the_labs_command_lines_are_recognised_and_nothing_else(
+    argv: list[str], component: str | None
+) -> None:
+    assert control.component_of(argv, BINARIES) == component
