@@ -857,13 +857,17 @@ def parse_error(text: str, name: str = "template") -> str | None:
     return None
 
 
-@lru_cache(maxsize=1 << 14)
 def prometheus_template_error(text: str, alert: str = "") -> str | None:
-    """Why Prometheus refuses ``text`` as an alert label or annotation (None when it parses).
-
-    Cached per distinct text: specs repeat the same annotations across many SLOs.
-    """
+    """Why Prometheus refuses ``text`` as an alert label or annotation of alert ``alert``
+    (None when it parses)."""
     if "{{" not in text:
         return None
+    # The alert's name only matters to a template that defines templates of its own.
+    return _template_error(text, alert if ("define" in text or "block" in text) else "")
+
+
+@lru_cache(maxsize=1 << 14)
+def _template_error(text: str, alert: str) -> str | None:
+    """Cached per distinct text: specs repeat the same annotations across many SLOs."""
     error = parse_error(PROMETHEUS_PRELUDE + text, f"__alert_{alert}")
     return f"not a valid Go template (as Prometheus parses it): {error}" if error else None

@@ -58,6 +58,7 @@ TEMPLATES = [
     pytest.param('{{ define "x" }}a{{ end }}{{ template "x" . }}', id="define and template"),
     pytest.param('{{ define "x" }}{{ $labels }}{{ end }}', id="a define has its own scope"),
     pytest.param('{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}', id="two defines"),
+    pytest.param('{{ define "__alert_A" }}a{{ end }}', id="a define named like the alert's own"),
     pytest.param('{{ block "b" . }}x{{ end }}', id="block"),
     pytest.param('{{ block "b" }}x{{ end }}', id="a block without pipeline is refused"),
     pytest.param("{{ template x }}", id="a template name must be a string"),
