@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sre_platform.errors import Problem, ProblemsError, SreError
+from sre_platform.text import printable
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -76,7 +77,8 @@ def report(error: SreError) -> int:
     problems = error.problems if isinstance(error, ProblemsError) else [Problem(str(error))]
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
-        err_console.print(Text.assemble((problem.severity, style), f": {problem}"))
+        text = printable(str(problem), keep_newlines=True)
+        err_console.print(Text.assemble((problem.severity, style), f": {text}"))
     return error.exit_code
 
 
@@ -97,5 +99,6 @@ def main() -> None:
         # Last resort: an OS error a verb did not turn into an SreError still gets a message.
         where = f"{error.filename}: " if error.filename else ""
         reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
-        err_console.print(Text.assemble(("error", "red"), f": {where}{reason}"))
+        message = printable(f"{where}{reason}")
+        err_console.print(Text.assemble(("error", "red"), f": {message}"))
         sys.exit(1)

@@ -63,3 +63,12 @@ def test_a_closed_pipe_ends_quietly() -> None:
         err = proc.stderr.read().decode()
         proc.wait(timeout=120)
     assert "Traceback" not in err
+
+
+def test_error_messages_cannot_rewrite_the_terminal(tmp_path) -> None:
+    # A file name is text from outside: its escape sequence is shown, not obeyed.
+    missing = tmp_path / "spec\x1b[2Jx.yaml"
+    result = sre("slo", "compile", "-i", str(missing))
+    assert result.returncode == 1
+    assert "\x1b" not in result.stderr
+    assert "\\x1b[2Jx.yaml" in result.stderr
