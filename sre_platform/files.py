@@ -17,9 +17,35 @@ from pathlib import Path
 
 from sre_platform.errors import OutputError
 
+# Paths that stand for processes and devices, never for a file to replace:
+# /dev/stdout -> /proc/self/fd/1 -> whatever stdout is (a terminal, a pipe, a file).
+_SPECIAL_ROOTS = (Path("/proc"), Path("/dev"), Path("/sys"))
+_MAX_LINKS = 40  # as the kernel's own limit on links followed
+
 
 def _reason(error: OSError) -> str:
     return error.strerror or str(error)
+
+
+def _is_special(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in _SPECIAL_ROOTS)
+
+
+def output_target(path: str | os.PathLike[str]) -> Path:
+    """The file that writing ``path`` replaces: ``path`` itself, or the end of its link chain
+    (links are written through and stay links).
+
+    Raises OutputError when ``path`` is, or leads through a link to, a device or process file
+    (/dev/full, /dev/stdout, /proc/self/fd/1): those are never swapped for a regular file.
+    """
+    current = Path(os.path.abspath(path))
+    for _ in range(_MAX_LINKS):
+        if _is_special(current):
+            raise OutputError(f"{path}: cannot write: not a regular file")
+        if not current.is_symlink():
+            return current
+        current = Path(os.path.abspath(current.parent / os.readlink(current)))
+    raise OutputError(f"{path}: cannot write: too many levels of symbolic links")
 
 
 def _existing_mode(target: Path) -> int | None:
@@ -59,9 +85,10 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
     The old file, if any, stays whole until the new one is complete and keeps its mode; a new
-    file gets the umask's mode. Raises OutputError (naming the path) on any OS error.
+    file gets the umask's mode; a link is written through (see output_target). Raises
+    OutputError (naming the path) on any OS error.
     """
-    target = Path(path)
+    target = output_target(path)
     mode = _existing_mode(target)
     _make_parent(target)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"

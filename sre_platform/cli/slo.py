@@ -34,7 +34,7 @@ from alerting.validation import reserved_label_reason
 from sre_platform.cli.output import print_json, progress
 from sre_platform.durations import format_duration, humanize
 from sre_platform.errors import OutputError, Problem, UsageError
-from sre_platform.files import check_not_an_input, write_atomic
+from sre_platform.files import check_not_an_input, output_target, write_atomic
 from sre_platform.text import printable
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
@@ -100,9 +100,6 @@ def _problem_json(problem: Problem) -> dict[str, object]:
     }
 
 
-_PROCESS_FILES = Path("/proc")  # /dev/stdout and /proc/self/fd/N lead into it
-
-
 def _output_kind(output: Path | None) -> str:
     """``stdout``, ``folder`` (one file per spec) or ``file`` (one merged file).
 
@@ -118,22 +115,21 @@ def _output_kind(output: Path | None) -> str:
 
 
 def _file_target(output: Path) -> Path:
-    """The regular file that writing ``output`` replaces: a link's target (the link stays).
+    """The regular file that writing ``output`` replaces (a link's target; the link stays).
 
     A device, a pipe, or a link into /proc (/dev/stdout, /dev/full, /proc/self/fd/1) is
     refused, never swapped for a file.
     """
-    hops = [Path(os.path.abspath(output))]
-    if output.is_symlink():
-        hops.append(Path(os.path.abspath(output.parent / os.readlink(output))))
-    real = Path(os.path.realpath(output))
-    special = any(_PROCESS_FILES in (hop, *hop.parents) for hop in hops)
-    if special or (real.exists() and not real.is_file()):
+    try:
+        target = output_target(output)
+        if target.exists() and not target.is_file():
+            raise OutputError(f"{output}: cannot write: not a regular file")
+    except OutputError:
         raise OutputError(
             f"--output {output}: not a regular file; to print the rules, leave out --output "
             "or give --output -"
-        )
-    return real if output.is_symlink() else output
+        ) from None
+    return target
 
 
 @app.command("compile")

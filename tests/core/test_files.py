@@ -141,3 +141,37 @@ def test_outputs_never_overwrite_inputs(
     with pytest.raises(OutputError, match=refused) as error:
         check_not_an_input([target], inputs, "-o")
     assert str(error.value).startswith(f"-o {target}")
+
+
+def test_a_link_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "rules" / "all.yaml"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "current.yaml"
+    link.symlink_to(Path("rules") / "all.yaml")
+    write_atomic(link, "new\n")
+    assert link.is_symlink()
+    assert real.read_text() == "new\n"
+    assert mode_of(real) == 0o640
+
+
+def test_a_link_into_proc_is_refused_even_when_it_leads_to_a_regular_file(tmp_path: Path) -> None:
+    # What /dev/stdout is when stdout is redirected to a file: a link to /proc/self/fd/1, which
+    # stats as a regular file. Replacing it would swap the link for a file.
+    out = tmp_path / "stdout.txt"
+    with open(out, "w") as handle:
+        link = tmp_path / "stdout-link"
+        link.symlink_to(f"/proc/self/fd/{handle.fileno()}")
+        assert stat.S_ISREG(link.stat().st_mode)
+        with pytest.raises(OutputError, match="not a regular file"):
+            write_atomic(link, "rules\n")
+        assert link.is_symlink()
+    assert out.read_text() == ""
+
+
+def test_a_link_loop_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(OutputError, match="symbolic links"):
+        write_atomic(tmp_path / "a", "x\n")
