@@ -26,7 +26,7 @@ import httpx
 from lab import configs, procs, settings
 from lab.notifications import NOTIFICATIONS_FILE, Recorded, read_notifications
 from lab.settings import LabConfig
-from lab.slo_status import SloRow, slo_rows
+from lab.slo_status import OtherAlert, SloRow, other_alerts, slo_rows
 from sre_platform.durations import parse_duration
 from sre_platform.errors import LabError, UsageError
 from sre_platform.tools import TOOL_NAMES
@@ -173,6 +173,7 @@ class LabStatus:
     processes: tuple[ProcessStatus, ...]
     faults: tuple[ReplicaFault, ...]
     slos: tuple[SloRow, ...]
+    other_alerts: tuple[OtherAlert, ...]  # firing alerts not about one SLO (the lab's own)
     notifications: int
     problems: tuple[str, ...]
 
@@ -687,8 +688,9 @@ def status(run_dir: Path) -> LabStatus:
         faults = tuple(_faults(client, config))
         try:
             slos = tuple(slo_rows(client, config.url("prometheus")))
+            others = tuple(other_alerts(client, config.url("prometheus")))
         except LabError as exc:
-            slos = ()
+            slos, others = (), ()
             problems.append(str(exc))
         pages = web_pages(client, config)
     recorded = notifications(run_dir)
@@ -707,6 +709,7 @@ def status(run_dir: Path) -> LabStatus:
         processes=tuple(processes),
         faults=faults,
         slos=slos,
+        other_alerts=others,
         notifications=len(recorded.notifications),
         problems=tuple(problems),
     )

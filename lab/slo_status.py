@@ -34,6 +34,12 @@ QUERIES: dict[str, str] = {
     "budget_remaining": PERIOD_BUDGET_REMAINING,
 }
 ALERTS_QUERY = f'ALERTS{{alertstate="firing", {LABEL_SLO}!=""}}'
+OTHER_ALERTS_QUERY = f'ALERTS{{alertstate="firing", {LABEL_SLO}=""}}'
+# Labels every lab alert carries alike; what is left tells two firing alerts apart (replica="2").
+_SHARED_LABELS = frozenset(
+    {"__name__", "alertname", "alertstate", LABEL_SEVERITY, "source", "service", "team",
+     "category", "job", "instance"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +48,15 @@ class FiringAlert:
 
     alertname: str
     severity: str
+
+
+@dataclass(frozen=True, order=True)
+class OtherAlert:
+    """A firing alert that is not about one SLO: the lab's own (a replica down, client errors)."""
+
+    alertname: str
+    severity: str
+    labels: tuple[tuple[str, str], ...]  # the labels that tell it apart, e.g. (("replica", "2"),)
 
 
 @dataclass(frozen=True)
@@ -130,3 +145,19 @@ def slo_rows(client: httpx.Client, prometheus_url: str) -> list[SloRow]:
     except httpx.HTTPError as exc:
         raise LabError(f"Prometheus at {prometheus_url} did not answer: {exc}") from exc
     return build_rows(columns, alerts)
+
+
+def other_alerts(client: httpx.Client, prometheus_url: str) -> list[OtherAlert]:
+    """The firing alerts that are not about one SLO (LabError when Prometheus is unreachable)."""
+    try:
+        samples = query(client, prometheus_url, OTHER_ALERTS_QUERY)
+    except httpx.HTTPError as exc:
+        raise LabError(f"Prometheus at {prometheus_url} did not answer: {exc}") from exc
+    return sorted(
+        OtherAlert(
+            sample.labels.get("alertname", "?"),
+            sample.labels.get(LABEL_SEVERITY, "-"),
+            tuple(sorted((k, v) for k, v in sample.labels.items() if k not in _SHARED_LABELS)),
+        )
+        for sample in samples
+    )

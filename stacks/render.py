@@ -8,6 +8,7 @@ feed ``sre stack render``, the security baseline tests and the benchmark.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 from collections.abc import Callable, Mapping
@@ -219,6 +220,15 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime awaits on the thread's current event loop: give the thread one when an
+    earlier ``asyncio.run`` in this process (the budget gate's client, say) left it none."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_mocked(
     program: Callable[[], T],
     stack: str = "test",
@@ -230,6 +240,7 @@ def run_mocked(
     ``config`` maps full keys (``sre-platform:fleet``) to values, as in a stack file. Each run
     gets a fresh root stack and config, isolated in its own context.
     """
+    _ensure_event_loop()
     platform_mocks = PlatformMocks(region=region)
     monitor = RecordingMonitor(platform_mocks)
 
@@ -251,6 +262,7 @@ def run_mocked(
 
 def resolve(value: Any) -> Any:
     """Resolve an Output (or a dict of them) from a finished mocked run, secrets masked."""
+    _ensure_event_loop()
     output = pulumi.Output.from_input(value)
     return mask_secrets(contextvars.copy_context().run(lambda: _sync_await(output.future())))
 

@@ -358,6 +358,12 @@ def _print_status(status: LabStatus) -> None:
     console.print(processes)
     for fault in status.faults:
         console.print(f"fault on replica {fault.replica}: {_fault_text(fault)}", markup=False)
+    for alert in status.other_alerts:
+        where = ", ".join(f"{key}={value}" for key, value in alert.labels)
+        console.print(
+            f"firing: {alert.alertname} ({alert.severity}{', ' + where if where else ''})",
+            markup=False,
+        )
     notified = _hint(status.run_dir, ("notifications",))
     console.print(f"notifications received: {status.notifications} ({notified})", markup=False)
     _print_links(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -20,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sre_platform.cli import app
-from stacks.render import Rendering, mask_secrets, rpc
+from stacks.render import Rendering, mask_secrets, render_stack, rpc
 from tests.infra.conftest import PROJECT_DIR
 
 runner = CliRunner()
@@ -232,3 +233,15 @@ def test_a_yaml_bomb_in_the_stack_file_is_refused_quickly(project: Path) -> None
     result = _sre("--stack", "dev", project=project)  # before the fix: no end within the cap
     assert result.returncode == 1
     assert "Pulumi.dev.yaml: YAML expands to more than 2,000,000 nodes" in result.stderr
+
+
+def test_a_stack_renders_after_asyncio_run_left_the_thread_without_an_event_loop(
+    project_dir: Path,
+) -> None:
+    # `asyncio.run` (the budget gate's client uses it) ends by unsetting the thread's loop;
+    # Pulumi's runtime then found none ("There is no current event loop").
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(nothing())
+    assert render_stack(project_dir, "dev").resources

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lab.settings import Binaries, LabConfig, find_tool
@@ -23,3 +27,29 @@ def lab_config(tmp_path: Path) -> LabConfig:
         ),
         specs=(ROOT / "slo_specs",),
     )
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(tmp_path: Path) -> Iterator[None]:
+    """After each lab test, stop whatever that test started and left running.
+
+    Lab tests start processes in sessions of their own (as `up` does), so a test that fails
+    half-way would leave them running for the rest of the suite. A process is this test's only
+    when its command line, working folder or environment names the test's own tmp_path.
+    """
+    yield
+    mine = str(tmp_path)
+    leftovers = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid == os.getpid():
+                continue
+            places = [*proc.cmdline(), proc.cwd(), *proc.environ().values()]
+        except (psutil.Error, OSError):
+            continue
+        if any(f"{mine}{os.sep}" in place or place.endswith(mine) for place in places):
+            leftovers.append(proc)
+    for proc in leftovers:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(leftovers, timeout=30)

@@ -185,6 +185,18 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     assert nothing.returncode == 0 and "no lab is running" in nothing.stdout
 
 
+def _lab_alert(run_dir: Path, alertname: str, status: str, **labels: str) -> Notification | None:
+    """The first notification of the lab's own alert ``alertname`` in ``status``."""
+    for item in _notified(run_dir):
+        if (
+            item.status == status
+            and item.alertname == alertname
+            and all(item.labels.get(key) == value for key, value in labels.items())
+        ):
+            return item
+    return None
+
+
 def _notified(run_dir: Path) -> list[Notification]:
     return list(control.notifications(run_dir).notifications)
 
@@ -219,6 +231,25 @@ def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
     down = next(p for p in json.loads(status.stdout)["processes"] if p["name"] == "replica-2")
     assert (down["alive"], down["healthy"]) == (False, False)
     assert 0 < down["held_seconds_left"] <= 3600
+
+    # The replica's own metrics cannot count what it never answered: the lab's alerts see it
+    # from the supervisor (a ticket for the cause) and from the clients (a page for the symptom).
+    ticket = _wait_for(
+        "the replica-down ticket",
+        lambda: _lab_alert(run_dir, "ExchangeReplicaDown", "firing", replica="2"),
+        PAGE_CAP,
+    )
+    assert ticket.receiver == "ticket" and ticket.labels["source"] == "lab"
+    page = _wait_for(
+        "the client-errors page",
+        lambda: _lab_alert(run_dir, "ExchangeClientErrors", "firing"),
+        PAGE_CAP,
+    )
+    assert page.receiver == "page"
+    shown = sre("lab", "status", "--run-dir", str(run_dir))
+    assert "firing: ExchangeReplicaDown (ticket, replica=2)" in shown.stdout, shown.stdout
+    others = _status(run_dir)["other_alerts"]
+    assert {"alertname": "ExchangeClientErrors", "severity": "page", "labels": []} in others
 
     healed = sre("lab", "heal", "--run-dir", str(run_dir))
     assert healed.returncode == 0, healed.stdout + healed.stderr
