@@ -348,18 +348,7 @@ class _Lexer:
         return self.lex_inside_action
 
     def lex_char(self):
-        while True:
-            char = self.next()
-            if char == "\\":
-                char = self.next()
-                if char not in (_EOF, "\n"):
-                    continue
-            if char in (_EOF, "\n"):
-                raise TemplateError("unterminated character constant")
-            if char == "'":
-                break
-        self.emit("charconst")
-        return self.lex_inside_action
+        return self.lex_escaped("'", "charconst", "unterminated character constant")
 
     def lex_number(self):
         if not self.scan_number():
@@ -401,6 +390,10 @@ class _Lexer:
         return True
 
     def lex_quote(self):
+        return self.lex_escaped('"', "string", "unterminated quoted string")
+
+    def lex_escaped(self, close: str, kind: str, unterminated: str):
+        """A quoted string or character constant: up to ``close``, backslash escapes skipped."""
         while True:
             char = self.next()
             if char == "\\":
@@ -408,10 +401,10 @@ class _Lexer:
                 if char not in (_EOF, "\n"):
                     continue
             if char in (_EOF, "\n"):
-                raise TemplateError("unterminated quoted string")
-            if char == '"':
+                raise TemplateError(unterminated)
+            if char == close:
                 break
-        self.emit("string")
+        self.emit(kind)
         return self.lex_inside_action
 
     def lex_raw_quote(self):
