@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,6 +11,14 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from sre_platform.cli.output import print_json, progress
+
+
+class OutputFormat(StrEnum):
+    """What the hidden ``--format`` takes (scripts written before ``--json``)."""
+
+    table = "table"
+    json = "json"
+
 
 app = typer.Typer(
     help="Pulumi stacks: render a stack offline under Pulumi's mock runtime.",
@@ -24,9 +33,14 @@ def render(
         False, "--json", help="Print JSON (stack, resources with inputs, outputs)."
     ),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Where Pulumi.yaml is."),
+    output_format: OutputFormat | None = typer.Option(
+        None, "--format", hidden=True, help="Older spelling: --format json is --json."
+    ),
 ) -> None:
     """Run the program for STACK's config under mocks and print every declared resource."""
     from stacks.project import check_project, stack_file
+
+    as_json = as_json or output_format is OutputFormat.json
 
     check_project(project_dir)  # a wrong folder, a bad or unknown name: said before any wait
     stack_file(project_dir, stack)

@@ -79,10 +79,12 @@ def test_json_masks_secrets() -> None:
     assert "glsa_" not in json.dumps(document)
 
 
-def test_format_is_gone_for_json() -> None:
-    result = _render("--stack", "dev", "--format", "json")
-    assert result.exit_code == 2
-    assert "No such option: --format" in result.output
+def test_the_older_format_json_spelling_prints_the_same_json_and_is_not_advertised() -> None:
+    older = _render("--stack", "dev", "--format", "json")
+    assert older.exit_code == 0, older.output
+    assert json.loads(older.stdout) == json.loads(_render("--stack", "dev", "--json").stdout)
+    assert "--format" not in _render("--help").stdout
+    assert _render("--stack", "dev", "--format", "yaml").exit_code == 2
 
 
 def test_the_table_names_every_resource_and_the_outputs() -> None:
