@@ -41,6 +41,8 @@ class RenderedResource:
     inputs: Mapping[str, Any]
     protect: bool = False
     retain_on_delete: bool = False
+    # input name -> names of the resources its value came from (the baseline links by them)
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The resource as ``sre stack render --json`` prints it."""
@@ -215,6 +217,11 @@ class RecordingMonitor(mocks.MockMonitor):
                     inputs=mask_secrets(rpc.deserialize_properties(request.object)),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    dependencies={
+                        key: tuple(sorted(self._names[u] for u in value.urns if u in self._names))
+                        for key, value in sorted(request.propertyDependencies.items())
+                        if value.urns
+                    },
                 )
             )
         return response
