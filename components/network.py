@@ -1,21 +1,37 @@
 """Network: a VPC whose private instances reach AWS through endpoints, not the internet.
 
 Public subnets hold the load balancer only; instances live in private subnets without public
-addresses. Interface endpoints (SSM for Session Manager, AMP remote write, CloudWatch Logs) and
-an S3 gateway endpoint give them every AWS API they need; a NAT gateway exists only when asked.
+addresses. Interface endpoints (SSM for Session Manager, AMP remote write) and an S3 gateway
+endpoint give them every AWS API they need; a NAT gateway exists only when asked. Flow logs
+record the VPC's traffic into the logs bucket.
+
+Zones are given by name (``us-east-1a``) or, better, by id (``use1-az1``): a name maps to a
+different physical zone in each account, an id to the same one everywhere, so a zone id chosen
+where the endpoint services and instance types are offered stays right in every account.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "aps-workspaces", "logs")
+INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "aps-workspaces")
 SUBNET_SLOTS = 16  # the VPC is cut into 16 equal blocks: public from 0, private from 8
+# Flow records aggregated over 10 minutes (AWS's default; the other choice is 1 minute): a
+# forensic trail read after the fact, at a tenth of the records.
+FLOW_LOG_AGGREGATION_SECONDS = 600
+# An availability zone id: use1-az1, apne1-az4, or a Local Zone's usw2-lax1-az1.
+ZONE_ID = re.compile(r"[a-z]{3,6}[0-9]{1,2}(-[a-z]{3,4}[0-9]{1,2})?-az[0-9]{1,2}")
+
+
+def is_zone_id(zone: str) -> bool:
+    """True when ``zone`` is an availability zone id (``use1-az1``), not a name."""
+    return ZONE_ID.fullmatch(zone) is not None
 
 
 @dataclass(frozen=True)
@@ -31,8 +47,10 @@ class ExistingVpc:
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    """Arguments of :class:`Network`: create a VPC across ``availability_zones``, or use
-    ``existing``. ``vpc_endpoints`` adds the interface and S3 gateway endpoints."""
+    """Arguments of :class:`Network`: create a VPC across ``availability_zones`` (zone names or
+    zone ids), or use ``existing``. ``vpc_endpoints`` adds the interface and S3 gateway
+    endpoints; ``flow_logs_destination`` (an S3 bucket ARN, optionally with a folder) records
+    all of the VPC's traffic there."""
 
     region: str
     tags: Mapping[str, str]
@@ -41,6 +59,7 @@ class NetworkArgs:
     nat_gateway: bool = False
     vpc_endpoints: bool = True
     existing: ExistingVpc | None = None
+    flow_logs_destination: pulumi.Input[str] | None = None
 
 
 def subnet_cidrs(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
@@ -60,6 +79,8 @@ class Network(pulumi.ComponentResource):
     cidr_block: pulumi.Output[str]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
+    endpoints: tuple[aws.ec2.VpcEndpoint, ...]  # for depends_on: instances need them at boot
+    flow_log: aws.ec2.FlowLog | None
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -77,8 +98,21 @@ class Network(pulumi.ComponentResource):
         else:
             vpc_id, public_ids, private_ids, route_tables = self._create(args)
             cidr = args.cidr_block
+        self.endpoints = ()
         if args.vpc_endpoints:
-            self._endpoints(args.region, vpc_id, cidr, private_ids, route_tables)
+            self.endpoints = self._endpoints(args.region, vpc_id, cidr, private_ids, route_tables)
+        self.flow_log = None
+        if args.flow_logs_destination is not None:
+            self.flow_log = aws.ec2.FlowLog(
+                f"{name}-flow-log",
+                vpc_id=vpc_id,
+                log_destination=args.flow_logs_destination,
+                log_destination_type="s3",
+                traffic_type="ALL",
+                max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS,
+                tags=self._named(f"{name}-flow-log"),
+                opts=self._opts(),
+            )
 
         self.vpc_id = pulumi.Output.from_input(vpc_id)
         self.cidr_block = pulumi.Output.from_input(cidr)
@@ -135,11 +169,12 @@ class Network(pulumi.ComponentResource):
         public_ids: list[pulumi.Input[str]] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for index, zone in enumerate(zones):
+            where = {"availability_zone_id" if is_zone_id(zone) else "availability_zone": zone}
             public = aws.ec2.Subnet(
                 f"{name}-public-{zone}",
                 vpc_id=vpc.id,
                 cidr_block=public_cidrs[index],
-                availability_zone=zone,
+                **where,
                 map_public_ip_on_launch=False,
                 tags={**self._named(f"{name}-public-{zone}"), "tier": "public"},
                 opts=self._opts(),
@@ -156,7 +191,7 @@ class Network(pulumi.ComponentResource):
                     f"{name}-private-{zone}",
                     vpc_id=vpc.id,
                     cidr_block=private_cidrs[index],
-                    availability_zone=zone,
+                    **where,
                     map_public_ip_on_launch=False,
                     tags={**self._named(f"{name}-private-{zone}"), "tier": "private"},
                     opts=self._opts(),
@@ -201,7 +236,7 @@ class Network(pulumi.ComponentResource):
         cidr: str,
         private_ids: list[pulumi.Input[str]],
         route_tables: list[pulumi.Input[str]],
-    ) -> None:
+    ) -> tuple[aws.ec2.VpcEndpoint, ...]:
         name = self._name
         sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints-sg",
@@ -220,7 +255,7 @@ class Network(pulumi.ComponentResource):
             tags=self._named(f"{name}-endpoints"),
             opts=self._opts(),
         )
-        for service in INTERFACE_ENDPOINTS:
+        endpoints = [
             aws.ec2.VpcEndpoint(
                 f"{name}-{service}-endpoint",
                 vpc_id=vpc_id,
@@ -232,7 +267,9 @@ class Network(pulumi.ComponentResource):
                 tags=self._named(f"{name}-{service}"),
                 opts=self._opts(),
             )
-        aws.ec2.VpcEndpoint(
+            for service in INTERFACE_ENDPOINTS
+        ]
+        gateway = aws.ec2.VpcEndpoint(
             f"{name}-s3-endpoint",
             vpc_id=vpc_id,
             service_name=f"com.amazonaws.{region}.s3",
@@ -241,3 +278,4 @@ class Network(pulumi.ComponentResource):
             tags=self._named(f"{name}-s3"),
             opts=self._opts(),
         )
+        return (*endpoints, gateway)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
+import pulumi
 import pytest
 
-from components.network import INTERFACE_ENDPOINTS, ExistingVpc, Network, NetworkArgs, subnet_cidrs
+from components.network import (
+    FLOW_LOG_AGGREGATION_SECONDS,
+    INTERFACE_ENDPOINTS,
+    ExistingVpc,
+    Network,
+    NetworkArgs,
+    is_zone_id,
+    subnet_cidrs,
+)
 from tests.infra.conftest import TAGS, declare, of_type
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -52,7 +61,7 @@ def test_a_new_vpc_has_a_public_and_a_private_subnet_per_zone() -> None:
     assert r["net-vpc"].inputs["enableDnsHostnames"] is True
 
 
-def test_instances_get_ssm_amp_logs_and_s3_endpoints_and_no_nat_by_default() -> None:
+def test_instances_get_ssm_amp_and_s3_endpoints_and_no_nat_by_default() -> None:
     r = _network()
     endpoints = {e.inputs["serviceName"]: e.inputs for e in of_type(r, ENDPOINT)}
     for service in INTERFACE_ENDPOINTS:
@@ -67,6 +76,13 @@ def test_instances_get_ssm_amp_logs_and_s3_endpoints_and_no_nat_by_default() -> 
     assert of_type(r, "aws:ec2/natGateway:NatGateway") == []
     assert r["net-private-rt"].inputs.get("routes", []) == []
     assert {"ssm", "ssmmessages", "ec2messages"} <= set(INTERFACE_ENDPOINTS)
+    assert len(endpoints) == len(INTERFACE_ENDPOINTS) + 1
+
+
+def test_no_endpoint_is_paid_for_that_nothing_uses() -> None:
+    # Nothing on the instances ships to CloudWatch Logs: the logs endpoint only cost money.
+    services = {e.inputs["serviceName"] for e in of_type(_network(), ENDPOINT)}
+    assert "com.amazonaws.us-east-1.logs" not in services
 
 
 def test_the_endpoints_accept_https_from_the_vpc_only() -> None:
@@ -108,3 +124,88 @@ def test_every_network_resource_is_tagged() -> None:
     for resource in _network(nat_gateway=True).values():
         if "tags" in resource.inputs:
             assert TAGS.items() <= resource.inputs["tags"].items()
+
+
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+DESTINATION = "arn:aws:s3:::logs-bucket/vpc-flow-logs/"
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        pytest.param(None, id="a new VPC records its traffic to the logs bucket"),
+        pytest.param(
+            ExistingVpc("vpc-1", "172.16.0.0/16", ("subnet-a",), ("subnet-c",), ("rtb-1",)),
+            id="an existing VPC records its traffic to the logs bucket too",
+        ),
+    ],
+)
+def test_the_vpc_has_flow_logs_to_s3(existing: ExistingVpc | None) -> None:
+    zones = () if existing else ZONES
+    r = _network(flow_logs_destination=DESTINATION, existing=existing, availability_zones=zones)
+    (flow,) = of_type(r, FLOW_LOG)
+    assert flow.inputs["logDestination"] == DESTINATION
+    assert flow.inputs["logDestinationType"] == "s3"
+    assert flow.inputs["trafficType"] == "ALL"
+    assert flow.inputs["maxAggregationInterval"] == FLOW_LOG_AGGREGATION_SECONDS == 600
+    assert TAGS.items() <= flow.inputs["tags"].items()
+    if existing is None:
+        assert flow.dependencies["vpcId"] == ("net-vpc",)
+    else:
+        assert flow.inputs["vpcId"] == "vpc-1"
+
+
+def test_without_a_destination_there_is_no_flow_log() -> None:
+    assert of_type(_network(), FLOW_LOG) == []
+
+
+@pytest.mark.parametrize(
+    ("vpc_endpoints", "count"),
+    [
+        pytest.param(True, len(INTERFACE_ENDPOINTS) + 1, id="every endpoint is exported"),
+        pytest.param(False, 0, id="no endpoints, nothing to wait for"),
+    ],
+)
+def test_the_endpoints_are_exported_for_depends_on(vpc_endpoints: bool, count: int) -> None:
+    exported: list[str] = []
+
+    def program() -> None:
+        network = Network(
+            "net",
+            NetworkArgs(
+                region="us-east-1",
+                tags=TAGS,
+                availability_zones=ZONES,
+                vpc_endpoints=vpc_endpoints,
+            ),
+        )
+        for endpoint in network.endpoints:
+            assert isinstance(endpoint, pulumi.Resource)
+            endpoint.urn.apply(exported.append)
+
+    declared = declare(program)
+    assert len(exported) == count
+    assert sorted(u.rsplit("::", 1)[1] for u in exported) == sorted(
+        e.name for e in of_type(declared, ENDPOINT)
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "field"),
+    [
+        pytest.param("us-east-1a", "availabilityZone", id="a zone name is passed as a name"),
+        pytest.param(
+            "use1-az4",
+            "availabilityZoneId",
+            id="a zone id is passed as an id (same zone in every account)",
+        ),
+        pytest.param("usw2-lax1-az1", "availabilityZoneId", id="a Local Zone id is an id too"),
+    ],
+)
+def test_subnets_take_zone_names_or_zone_ids(zone: str, field: str) -> None:
+    subnets = of_type(_network(availability_zones=(zone,)), SUBNET)
+    assert len(subnets) == 2
+    assert all(s.inputs[field] == zone for s in subnets)
+    other = "availabilityZoneId" if field == "availabilityZone" else "availabilityZone"
+    assert not any(other in s.inputs for s in subnets)
+    assert is_zone_id(zone) is (field == "availabilityZoneId")

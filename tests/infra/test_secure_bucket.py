@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pulumi_aws as aws
 import pytest
 
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.secure_bucket import (
+    ELB_LOGS_PREFIX,
+    FLOW_LOGS_PREFIX,
+    LogDelivery,
+    SecureBucket,
+    SecureBucketArgs,
+)
 from tests.infra.conftest import TAGS, declare
 
 
@@ -98,3 +105,125 @@ def test_a_log_target_lets_only_s3_logging_of_its_account_write_access_logs() ->
     assert delivery["Action"] == ["s3:PutObject"]
     assert delivery["Resource"][0].endswith("/access-logs/*")
     assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+@pytest.mark.parametrize(
+    ("protect", "force_destroy"),
+    [
+        pytest.param(False, True, id="an unprotected bucket is emptied on destroy (dev, staging)"),
+        pytest.param(True, False, id="a protected bucket is never emptied by Pulumi (prod)"),
+    ],
+)
+def test_force_destroy_is_the_opposite_of_protect(protect: bool, force_destroy: bool) -> None:
+    assert _bucket(protect=protect)["data-bucket"].inputs["forceDestroy"] is force_destroy
+
+
+def test_every_lifecycle_rule_filters_on_the_empty_prefix_not_an_empty_filter() -> None:
+    rules = _bucket()["data-lifecycle"].inputs["rules"]
+    assert [rule["filter"] for rule in rules] == [{"prefix": ""}] * len(rules)
+
+
+ACCOUNT = "123456789012"
+
+
+def _delivery_policy(region: str) -> dict[str, dict]:
+    delivery = LogDelivery(account_id=ACCOUNT, region=region)
+    policy = json.loads(_bucket(log_delivery=delivery)["data-policy"].inputs["policy"])
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+@pytest.mark.parametrize(
+    ("region", "principal"),
+    [
+        pytest.param(
+            "us-east-1",
+            {"AWS": "arn:aws:iam::127311923021:root"},
+            id="a region older than August 2022 grants the regional ELB account",
+        ),
+        pytest.param(
+            "eu-west-1",
+            {"AWS": "arn:aws:iam::156460612806:root"},
+            id="each older region has its own ELB account",
+        ),
+        pytest.param(
+            "us-gov-west-1",
+            {"AWS": "arn:aws-us-gov:iam::048591011584:root"},
+            id="GovCloud's ELB account is named in its own partition",
+        ),
+        pytest.param(
+            "ap-southeast-5",
+            {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+            id="a newer region grants ELB's log delivery service principal",
+        ),
+    ],
+)
+def test_a_log_target_lets_the_regional_elb_deliver_access_logs_under_its_prefix(
+    region: str, principal: dict
+) -> None:
+    statements = _delivery_policy(region)
+    elb = statements["ElbAccessLogsDelivery"]
+    assert elb["Principal"] == principal
+    assert elb["Action"] == ["s3:PutObject"]
+    (resource,) = elb["Resource"]
+    assert resource.endswith(f"/{ELB_LOGS_PREFIX}/AWSLogs/{ACCOUNT}/*")
+
+
+def test_a_log_target_lets_only_flow_logs_of_its_account_and_region_deliver() -> None:
+    statements = _delivery_policy("us-east-1")
+    write, acl_check = statements["FlowLogsDelivery"], statements["FlowLogsAclCheck"]
+    for grant in (write, acl_check):
+        assert grant["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+        assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+        assert grant["Condition"]["ArnLike"] == {
+            "aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:*"
+        }
+    assert write["Action"] == ["s3:PutObject"]
+    (resource,) = write["Resource"]
+    assert resource.endswith(f"/{FLOW_LOGS_PREFIX}/AWSLogs/{ACCOUNT}/*")
+    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+    assert acl_check["Action"] == ["s3:GetBucketAcl", "s3:ListBucket"]
+    assert [r.endswith("/*") for r in acl_check["Resource"]] == [False]
+    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"  # TLS-only stays
+
+
+def test_log_sources_wait_for_the_delivery_grants() -> None:
+    delivery = LogDelivery(account_id=ACCOUNT, region="us-east-1")
+
+    def program() -> None:
+        logs = SecureBucket("data", SecureBucketArgs(tags=TAGS, log_delivery=delivery))
+        assert logs.elb_access_logs is not None and logs.flow_logs_destination is not None
+        aws.lb.LoadBalancer("lb", access_logs=logs.elb_access_logs)
+        aws.ec2.FlowLog(
+            "flow",
+            vpc_id="vpc-1",
+            log_destination=logs.flow_logs_destination,
+            log_destination_type="s3",
+            traffic_type="ALL",
+        )
+
+    r = declare(program)
+    access_logs = r["lb"].inputs["accessLogs"]
+    assert access_logs["bucket"].startswith("data-bucket-")  # the mocked bucket's name
+    assert (access_logs["prefix"], access_logs["enabled"]) == (ELB_LOGS_PREFIX, True)
+    assert "data-policy" in r["lb"].dependencies["accessLogs"]
+    destination = r["flow"].inputs["logDestination"]
+    assert destination.startswith("arn:aws:s3:::data-bucket-")
+    assert destination.endswith(f"/{FLOW_LOGS_PREFIX}/")
+    assert "data-policy" in r["flow"].dependencies["logDestination"]
+
+
+def test_without_log_delivery_a_bucket_offers_no_delivery_targets() -> None:
+    def program() -> None:
+        bucket = SecureBucket("data", SecureBucketArgs(tags=TAGS))
+        assert bucket.elb_access_logs is None and bucket.flow_logs_destination is None
+
+    declare(program)
+
+
+def test_a_log_target_refuses_kms_encryption_elb_cannot_write_into() -> None:
+    with pytest.raises(ValueError, match="SSE-S3"):
+        SecureBucketArgs(
+            tags=TAGS,
+            kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+            log_delivery=LogDelivery(account_id=ACCOUNT, region="us-east-1"),
+        )
