@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -349,6 +350,172 @@ class SloSettings(_Model):
     period: DurationText = "30d"
 
 
+MAX_RECEIVERS = 10  # per severity
+ALERTING_SECRET = "alerting"  # the context flag: the engine says this section holds a secret
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{20,}")  # a path segment such as PagerDuty's 32-hex key
+
+
+class SecretValue(_Model):
+    """A value ``pulumi config set --secret --path`` wrote as ``{secure: <ciphertext>}``.
+
+    ``secure`` is the ciphertext when the stack file is read offline (``sre stack render``),
+    the plaintext when the engine hands a section holding secrets to the program; either way
+    the stack wiring passes it on as a Pulumi secret only.
+    """
+
+    secure: str = Field(min_length=1, max_length=16384)
+
+
+def _email_address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"must be an email address: {error}") from None
+
+
+def _https_url(value: str, *, plain: bool) -> str:
+    """``value`` if it is an https URL; a ``plain`` (not secret) one must hold no credential."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme != "https" or not host or re.search(r"\s", value):
+        raise ValueError(
+            "must be an https:// URL (SNS delivers to https endpoints only here: an http one "
+            "would carry the alerts in clear)"
+        )
+    if not plain:
+        return value
+    found = None
+    if parts.username or parts.password:
+        found = "a user name or password"
+    elif parts.query:
+        found = "a query string (where Opsgenie puts its apiKey)"
+    elif any(_KEY_LIKE.fullmatch(part) for part in parts.path.split("/")):
+        found = "a path segment that looks like a key (PagerDuty puts its integration key there)"
+    if found:
+        raise ValueError(
+            f"holds {found} in plain text: store the URL as a Pulumi secret, "
+            "`pulumi config set --secret --path '<this key>' '<url>'`"
+        )
+    return value
+
+
+def _slack_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{6,20}", value):
+        raise ValueError("must be a Slack id such as T07EA123LEP or C07EZ1ABC23")
+    return value
+
+
+class ReceiverSettings(_Model):
+    """One subscriber of the page or the ticket topic.
+
+    ``email``: ``endpoint`` is an address (SNS mails a confirmation link first). ``https``:
+    ``endpoint`` is an https URL, e.g. a PagerDuty or Opsgenie events endpoint, plain text only
+    when it holds no credential, otherwise a Pulumi secret. ``chatbot``: AWS Chatbot posts to a
+    Slack channel (``slack_team_id``, ``slack_channel_id``) of a workspace authorised once in
+    the Chatbot console.
+    """
+
+    name: LowercaseName
+    protocol: Literal["email", "https", "chatbot"]
+    endpoint: Any = Field(default=None, validate_default=True)
+    auto_confirms: bool = True  # https: the endpoint confirms by itself; wait for it
+    raw_message_delivery: bool = False  # https: the message alone, without SNS's JSON envelope
+    slack_team_id: str | None = Field(default=None, validate_default=True)
+    slack_channel_id: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: Any, info: ValidationInfo) -> str | SecretValue | None:
+        protocol = info.data.get("protocol")
+        if protocol is None:
+            return value  # the protocol is in error, and reported
+        if protocol == "chatbot":
+            if value is not None:
+                raise ValueError(
+                    "a chatbot receiver takes slack_team_id and slack_channel_id, not an endpoint"
+                )
+            return None
+        if value is None:
+            raise ValueError(f"is required for a {protocol} receiver")
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            return SecretValue.model_validate(value)  # encrypted: checked when decrypted
+        if not isinstance(value, str):
+            raise ValueError(
+                "must be text, or {secure: ...} as `pulumi config set --secret` writes"
+            )
+        secret = ALERTING_SECRET in ((info.context or {}).get("secret_sections") or ())
+        checked = (
+            _email_address(value) if protocol == "email" else _https_url(value, plain=not secret)
+        )
+        return SecretValue(secure=checked) if secret else checked
+
+    @field_validator("auto_confirms", "raw_message_delivery")
+    @classmethod
+    def _https_only(cls, value: bool, info: ValidationInfo) -> bool:
+        if info.data.get("protocol") not in (None, "https"):
+            raise ValueError("applies to https receivers only")
+        return value
+
+    @field_validator("slack_team_id", "slack_channel_id")
+    @classmethod
+    def _slack(cls, value: str | None, info: ValidationInfo) -> str | None:
+        protocol = info.data.get("protocol")
+        if protocol == "chatbot":
+            if value is None:
+                raise ValueError("is required for a chatbot receiver")
+            return _slack_id(value)
+        if value is not None and protocol is not None:
+            raise ValueError("applies to chatbot receivers only")
+        return value
+
+    @property
+    def destination(self) -> str:
+        """What identifies the subscriber: the endpoint, or the Slack channel."""
+        if self.protocol == "chatbot":
+            return f"slack:{self.slack_team_id}/{self.slack_channel_id}"
+        return self.endpoint if isinstance(self.endpoint, str) else f"secret:{self.name}"
+
+
+def _distinct(receivers: tuple[ReceiverSettings, ...]) -> tuple[ReceiverSettings, ...]:
+    names: set[str] = set()
+    destinations: dict[str, str] = {}
+    for receiver in receivers:
+        if receiver.name in names:
+            raise ValueError(f"lists the name {receiver.name!r} twice (it names the subscription)")
+        names.add(receiver.name)
+        first = destinations.setdefault(receiver.destination, receiver.name)
+        if first != receiver.name:
+            raise ValueError(
+                f"{first} and {receiver.name} are the same subscriber: SNS keeps one "
+                "subscription per topic and endpoint"
+            )
+    return receivers
+
+
+class ReceiversSettings(_Model):
+    """The subscribers of each topic: ``page`` (wakes someone) and ``ticket``."""
+
+    page: Annotated[
+        tuple[ReceiverSettings, ...], Field(max_length=MAX_RECEIVERS), AfterValidator(_distinct)
+    ] = ()
+    ticket: Annotated[
+        tuple[ReceiverSettings, ...], Field(max_length=MAX_RECEIVERS), AfterValidator(_distinct)
+    ] = ()
+
+
+class AlertingSettings(_Model):
+    """Who receives the notifications published to the page and ticket topics."""
+
+    receivers: ReceiversSettings = ReceiversSettings()
+
+
 class PlatformSettings(_Model):
     """Everything under the ``sre-platform:`` namespace."""
 
@@ -360,6 +527,7 @@ class PlatformSettings(_Model):
     observability: ObservabilitySettings = ObservabilitySettings()
     grafana: GrafanaSettings = GrafanaSettings()
     slo: SloSettings = SloSettings()
+    alerting: AlertingSettings = AlertingSettings()
     protect_data: bool = False
 
 
@@ -548,21 +716,49 @@ def _namespaces(
     return spaces, found
 
 
-def _validate(model: type[BaseModel], value: Any) -> tuple[Any, list[Any]]:
+def _validate(
+    model: type[BaseModel], value: Any, context: Mapping[str, Any] | None = None
+) -> tuple[Any, list[Any]]:
     try:
-        return model.model_validate(value), []
+        return model.model_validate(value, context=context), []
     except ValidationError as exc:
         return None, exc.errors()
 
 
+PAGED_STACKS = ("prod",)  # stacks that must page someone
+
+
+def _stack_checks(stack: str, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rules that depend on which stack this is: (key, message) pairs."""
+    alerting = raw.get("alerting")
+    receivers = alerting.get("receivers") if isinstance(alerting, dict) else None
+    page = receivers.get("page") if isinstance(receivers, dict) else None
+    if stack in PAGED_STACKS and not page:
+        return [
+            (
+                "alerting.receivers.page",
+                f"must list at least one receiver in {stack}: without one the page topic "
+                "reaches nobody (docs/stacks.md, Subscriptions)",
+            )
+        ]
+    return []
+
+
 def parse_settings(
-    stack: str, values: Mapping[str, Any], *, project_dir: Path, source: str | None = None
+    stack: str,
+    values: Mapping[str, Any],
+    *,
+    project_dir: Path,
+    source: str | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> StackSettings:
     """Validate the config ``values`` (full keys such as ``sre-platform:fleet``) of ``stack``.
 
     Keys of other namespaces than ``sre-platform`` and ``aws`` are left to their owners.
     ``project_dir`` is where relative folders (``slo.specs_dir``) are, and what they must stay
-    inside. Raises :class:`StackConfigError` listing every problem, each naming its key.
+    inside. ``secret_keys`` are the full keys the engine marks secret (a key holding a value
+    set with ``pulumi config set --secret --path`` anywhere inside it). Raises
+    :class:`StackConfigError` listing every problem, each naming its key.
     """
     problems: list[Problem] = []
     name_problem = stack_name_problem(stack)
@@ -570,7 +766,10 @@ def parse_settings(
         problems.append(Problem(name_problem, file=source))
     spaces, key_problems = _namespaces(values)
     problems += [Problem(m, file=source, field=k) for k, m in key_problems]
-    platform, platform_errors = _validate(PlatformSettings, spaces[PROJECT])
+    secret_sections = {k.partition(":")[2] for k in secret_keys if k.startswith(f"{PROJECT}:")}
+    platform, platform_errors = _validate(
+        PlatformSettings, spaces[PROJECT], {"secret_sections": secret_sections}
+    )
     aws, aws_errors = _validate(AwsSettings, spaces[AWS])
     for namespace, errors in ((PROJECT, platform_errors), (AWS, aws_errors)):
         problems += [
@@ -580,6 +779,7 @@ def parse_settings(
     problems += [
         Problem(message, file=source, field=f"{PROJECT}:{key}")
         for key, message in _cross_checks(view, spaces[PROJECT], project_dir)
+        + _stack_checks(stack, spaces[PROJECT])
     ]
     if problems or platform is None or aws is None:
         if len(problems) > MAX_PROBLEMS:

@@ -32,7 +32,10 @@ def load_settings(project_dir: Path) -> StackSettings:
     """Validate the running stack's configuration, as ``sre stack render`` does."""
     stack = pulumi.get_stack()
     source = f"Pulumi.{stack}.yaml"
-    return parse_settings(stack, config_values(source), project_dir=project_dir, source=source)
+    values = config_values(source)
+    secret = set(runtime_config.get_config_secret_keys_env())
+    secret |= {key for key in values if runtime_config.is_config_secret(key)}
+    return parse_settings(stack, values, project_dir=project_dir, source=source, secret_keys=secret)
 
 
 def main(project_dir: Path) -> StackOutputs:
