@@ -57,6 +57,9 @@ class AlarmsArgs:
     """Arguments of :class:`Alarms`.
 
     ``amp_workspace_id`` adds the AMP usage alarms; leave it out where AMP is not deployed.
+    They alarm at ``amp_usage_percent`` of the workspace's quota: the one configured in
+    ``amp_ingestion_rate_quota`` (samples/s) and ``amp_active_series_quota``, else the applied
+    quota that CloudWatch's ``SERVICE_QUOTA()`` reads from Service Quotas.
     """
 
     names: AlarmNames
@@ -71,6 +74,8 @@ class AlarmsArgs:
     error_ratio: float = 0.01
     latency_p99_seconds: float = 0.04
     amp_usage_percent: float = 80.0
+    amp_ingestion_rate_quota: float | None = None
+    amp_active_series_quota: float | None = None
 
 
 def _metric(
@@ -96,6 +101,12 @@ def _metric(
 
 def _expression(query_id: str, expression: str, label: str) -> dict:
     return {"id": query_id, "expression": expression, "label": label, "return_data": True}
+
+
+def usage_percent(quota: float | None) -> str:
+    """The metric math of an AMP usage alarm: ``usage`` as a percentage of ``quota``, or of
+    the quota Service Quotas applies (``SERVICE_QUOTA``) when none is configured."""
+    return f"100 * usage / {'SERVICE_QUOTA(usage)' if quota is None else f'{quota:.15g}'}"
 
 
 def amp_usage_dimensions(resource: str, workspace_id: pulumi.Input[str]) -> dict:
@@ -179,9 +190,9 @@ class Alarms(pulumi.ComponentResource):
             ],
         )
         if args.amp_workspace_id is not None:
-            for kind, resource in (
-                ("amp-ingestion-rate", "IngestionRate"),
-                ("amp-active-series", "ActiveSeries"),
+            for kind, resource, quota in (
+                ("amp-ingestion-rate", "IngestionRate", args.amp_ingestion_rate_quota),
+                ("amp-active-series", "ActiveSeries", args.amp_active_series_quota),
             ):
                 alarms[kind] = self._alarm(
                     kind,
@@ -197,7 +208,7 @@ class Alarms(pulumi.ComponentResource):
                             "Maximum",
                             amp_usage_dimensions(resource, args.amp_workspace_id),
                         ),
-                        _expression("percent", "100 * usage / SERVICE_QUOTA(usage)", "% of quota"),
+                        _expression("percent", usage_percent(quota), "% of quota"),
                     ],
                 )
 

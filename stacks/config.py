@@ -198,12 +198,24 @@ class ExistingVpcSettings(_Model):
         return str(ipaddress.ip_network(value))
 
 
+ZONE_NAME = r"[a-z]{2}-[a-z0-9-]{1,60}[a-z]"  # us-east-1a
+ZONE_ID = r"[a-z]{3,6}[0-9]{1,2}(-[a-z]{3,4}[0-9]{1,2})?-az[0-9]{1,2}"  # use1-az1, usw2-lax1-az1
+
+
 class NetworkSettings(_Model):
-    """The VPC: created across ``availability_zones``, or ``existing_vpc``."""
+    """The VPC: created across ``availability_zones`` (zone names, or zone ids, which name the
+    same physical zone in every account), or ``existing_vpc``."""
 
     cidr_block: str = "10.0.0.0/16"
     availability_zones: tuple[
-        Annotated[str, AfterValidator(_matching(r"[a-z]{2}-[a-z0-9-]{1,60}[a-z]", "a zone name"))],
+        Annotated[
+            str,
+            AfterValidator(
+                _matching(
+                    f"{ZONE_NAME}|{ZONE_ID}", "a zone id (use1-az1) or a zone name (us-east-1a)"
+                )
+            ),
+        ],
         ...,
     ] = ()
     nat_gateway: bool = False
@@ -309,6 +321,9 @@ class AlarmSettings(_Model):
     error_ratio: float = Field(default=0.01, gt=0, lt=1)
     latency_p99_seconds: float = Field(default=0.04, gt=0)
     amp_usage_percent: float = Field(default=80.0, gt=0, le=100)
+    # AMP quotas to take the usage percentage of, instead of SERVICE_QUOTA() (docs/stacks.md)
+    amp_ingestion_rate_quota: float | None = Field(default=None, gt=0)  # samples per second
+    amp_active_series_quota: float | None = Field(default=None, gt=0)  # series
 
 
 class ObservabilitySettings(_Model):
@@ -549,7 +564,9 @@ class AwsSettings(_Model):
     ] = ()
     skipCredentialsValidation: bool = False
     skipRequestingAccountId: bool = False
-    skipMetadataApiCheck: bool = True
+    # False: credentials from the instance metadata service (EC2, CodeBuild) keep working; the
+    # emulator stack (Pulumi.local.yaml) turns the check off.
+    skipMetadataApiCheck: bool = False
     s3UsePathStyle: bool = False
 
 
@@ -680,6 +697,12 @@ def _cross_checks(view: _View, raw: Mapping[str, Any], project_dir: Path) -> lis
             add("network.availability_zones", "must list at least one zone (or set existing_vpc)")
         if existing is None and len(set(zones)) != len(zones):
             add("network.availability_zones", "must not repeat a zone")
+        if len({re.fullmatch(ZONE_ID, zone) is None for zone in zones}) > 1:
+            add(
+                "network.availability_zones",
+                "must be all zone ids or all zone names: a name is a different zone in each "
+                "account, so a list mixing both can name one zone twice",
+            )
         if existing is None and len(zones) > 8:
             add("network.availability_zones", "must be at most 8 zones")
         if existing is not None and zones:

@@ -1,8 +1,9 @@
 """The wiring of one environment: which components, in which order, with which settings.
 
-Order: network -> buckets -> alert topics -> observability (AMP, rules, routing, AMG) -> fleet
--> alarms. Alarm names are fixed strings, so the fleet's instance refresh can name the alarms
-that roll it back without depending on them.
+Order: logs bucket -> network (its flow logs go to the logs bucket) -> artifacts bucket ->
+alert topics -> observability (AMP, rules, routing, AMG) -> fleet -> alarms. Alarm names are
+fixed strings, so the fleet's instance refresh can name the alarms that roll it back without
+depending on them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pulumi_aws as aws
 from components.alarms import AlarmNames, Alarms, AlarmsArgs
 from components.network import ExistingVpc, Network, NetworkArgs
 from components.observability import GrafanaArgs, Observability, ObservabilityArgs, RuleSource
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
 from components.service_fleet import InstanceRefresh, ServiceFleet, ServiceFleetArgs
 from components.topics import AlertTopics, AlertTopicsArgs
 from sre_platform.durations import parse_duration
@@ -83,6 +84,26 @@ def build(settings: StackSettings) -> StackOutputs:
         opts=pulumi.InvokeOutputOptions(provider=provider)
     ).account_id
 
+    b = platform.buckets
+    lifecycle = {
+        "noncurrent_transition_days": b.noncurrent_transition_days,
+        "noncurrent_expiration_days": b.noncurrent_expiration_days,
+        "archive_after_days": b.archive_after_days,
+    }
+    # SSE-S3 whatever buckets.kms_key_arn says: ALB access logs are delivered into SSE-S3
+    # buckets only, and S3 access logs and flow logs would need key grants nothing manages.
+    logs = SecureBucket(
+        "logs",
+        SecureBucketArgs(
+            tags=tags,
+            accept_access_logs_from=account_id if b.access_logging else None,
+            log_delivery=LogDelivery(account_id=account_id, region=region),
+            protect=platform.protect_data,
+            **lifecycle,
+        ),
+        opts,
+    )
+
     net = platform.network
     existing = None
     if net.existing_vpc is not None:
@@ -104,27 +125,11 @@ def build(settings: StackSettings) -> StackOutputs:
             nat_gateway=net.nat_gateway,
             vpc_endpoints=net.vpc_endpoints,
             existing=existing,
+            flow_logs_destination=logs.flow_logs_destination,
         ),
         opts,
     )
 
-    b = platform.buckets
-    lifecycle = {
-        "noncurrent_transition_days": b.noncurrent_transition_days,
-        "noncurrent_expiration_days": b.noncurrent_expiration_days,
-        "archive_after_days": b.archive_after_days,
-    }
-    logs = SecureBucket(
-        "logs",
-        SecureBucketArgs(
-            tags=tags,
-            kms_key_arn=b.kms_key_arn,
-            accept_access_logs_from=account_id if b.access_logging else None,
-            protect=platform.protect_data,
-            **lifecycle,
-        ),
-        opts,
-    )
     artifacts = SecureBucket(
         "artifacts",
         SecureBucketArgs(
@@ -231,6 +236,8 @@ def build(settings: StackSettings) -> StackOutputs:
             error_ratio=a.error_ratio,
             latency_p99_seconds=a.latency_p99_seconds,
             amp_usage_percent=a.amp_usage_percent,
+            amp_ingestion_rate_quota=a.amp_ingestion_rate_quota,
+            amp_active_series_quota=a.amp_active_series_quota,
         ),
         opts,
     )

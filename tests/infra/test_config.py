@@ -205,7 +205,7 @@ CASES = [
     ),
     pytest.param(
         _with("dev", "sre-platform:network", ["availability_zones"], ["us-east-1a", "a b"]),
-        "sre-platform:network.availability_zones[1]: must be a zone name",
+        "sre-platform:network.availability_zones[1]: must be a zone id (use1-az1) or a zone name",
         id="a malformed zone names its list entry",
     ),
     pytest.param(
