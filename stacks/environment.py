@@ -19,9 +19,9 @@ from components.network import ExistingVpc, Network, NetworkArgs
 from components.observability import GrafanaArgs, Observability, ObservabilityArgs, RuleSource
 from components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
 from components.service_fleet import InstanceRefresh, ServiceFleet, ServiceFleetArgs
-from components.topics import AlertTopics, AlertTopicsArgs
+from components.topics import AlertTopics, AlertTopicsArgs, Receiver
 from sre_platform.durations import parse_duration
-from stacks.config import AwsSettings, StackSettings
+from stacks.config import AwsSettings, ReceiverSettings, SecretValue, StackSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class StackOutputs:
     grafana_url: pulumi.Output[str] | None
     page_topic_arn: pulumi.Output[str]
     ticket_topic_arn: pulumi.Output[str]
+    undelivered_alerts_queue_url: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     logs_bucket: pulumi.Output[str]
     vpc_id: pulumi.Output[str]
@@ -51,6 +52,22 @@ def compile_rules(settings: StackSettings) -> list[RuleSource]:
 
     files = compile_specs([settings.specs_path], period=settings.platform.slo.period)
     return [RuleSource(name=Path(f.source).stem, groups=f.rule_groups) for f in files]
+
+
+def receiver(settings: ReceiverSettings) -> Receiver:
+    """A configured receiver for AlertTopics; an endpoint set as a secret stays a secret."""
+    endpoint = settings.endpoint
+    if isinstance(endpoint, SecretValue):
+        endpoint = pulumi.Output.secret(endpoint.secure)
+    return Receiver(
+        name=settings.name,
+        protocol=settings.protocol,
+        endpoint=endpoint,
+        auto_confirms=settings.auto_confirms,
+        raw_message_delivery=settings.raw_message_delivery,
+        slack_team_id=settings.slack_team_id,
+        slack_channel_id=settings.slack_channel_id,
+    )
 
 
 def aws_provider(name: str, settings: AwsSettings, tags: dict[str, str]) -> aws.Provider:
@@ -142,8 +159,19 @@ def build(settings: StackSettings) -> StackOutputs:
         opts,
     )
 
+    listed = platform.alerting.receivers
     topics = AlertTopics(
-        "alerts", AlertTopicsArgs(prefix=prefix, account_id=account_id, tags=tags), opts
+        "alerts",
+        AlertTopicsArgs(
+            prefix=prefix,
+            account_id=account_id,
+            tags=tags,
+            region=region,
+            page_receivers=[receiver(r) for r in listed.page],
+            ticket_receivers=[receiver(r) for r in listed.ticket],
+            runbook_base_url=platform.alarms.runbook_base_url,
+        ),
+        opts,
     )
 
     obs = platform.observability
@@ -250,6 +278,7 @@ def build(settings: StackSettings) -> StackOutputs:
         grafana_url=observability.grafana_url,
         page_topic_arn=topics.page_topic_arn,
         ticket_topic_arn=topics.ticket_topic_arn,
+        undelivered_alerts_queue_url=topics.dead_letter_queue_url,
         artifacts_bucket=artifacts.bucket_name,
         logs_bucket=logs.bucket_name,
         vpc_id=network.vpc_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class RenderedResource:
     retain_on_delete: bool = False
     # input name -> names of the resources its value came from (the baseline links by them)
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # resources it waits for that none of its inputs came from (its depends_on)
+    depends_on: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The resource as ``sre stack render --json`` prints it."""
@@ -79,8 +82,11 @@ class Rendering:
 def mask_secrets(value: Any) -> Any:
     """Replace every secret in a deserialized property value by ``[secret]``.
 
-    Whole numbers come back from the wire as floats; they are turned back into ints.
+    Whole numbers come back from the wire as floats; they are turned back into ints. A file
+    asset becomes ``{"fileAsset": <path>}`` (the file is not read).
     """
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return SECRET
@@ -135,6 +141,9 @@ class PlatformMocks(mocks.Mocks):
         elif typ == "aws:sns/topic:Topic":
             rid = self._arn("sns", name)
             out["arn"] = rid
+        elif typ == "aws:sqs/queue:Queue":
+            rid = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
+            out.update(arn=self._arn("sqs", name), url=rid)
         elif typ == "aws:kms/key:Key":
             rid = f"{tag}-0000-4000-8000-{_short(args.name, 12)}"
             out.update(keyId=rid, arn=self._arn("kms", f"key/{rid}"))
@@ -193,7 +202,29 @@ class PlatformMocks(mocks.Mocks):
             return {"name": self.region, "region": self.region, "id": self.region}, []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if args.token == "aws:ssm/getParameter:getParameter":
+            # An AMI parameter (/aws/service/ami-amazon-linux-latest/...): a plausible image id.
+            name = str(args.args.get("name", ""))
+            image = self.image_id(name)
+            return {
+                "arn": self._arn("ssm", f"parameter{name}"),
+                "id": name,
+                "name": name,
+                "type": "String",
+                "value": image,
+                "insecureValue": image,
+                "version": 1,
+                "withDecryption": True,
+            }, []
+        if args.token == "aws:ec2/getAmi:getAmi":
+            image = self.image_id(json.dumps(args.args, sort_keys=True, default=str))
+            return {"id": image, "imageId": image, "architecture": "x86_64"}, []
         return {}, []
+
+    @staticmethod
+    def image_id(seed: str) -> str:
+        """A plausible AMI id (ami- and 17 hex digits), the same for the same ``seed``."""
+        return f"ami-0{_short(seed, 16)}"
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -222,9 +253,16 @@ class RecordingMonitor(mocks.MockMonitor):
                         for key, value in sorted(request.propertyDependencies.items())
                         if value.urns
                     },
+                    depends_on=self._depends_on(request),
                 )
             )
         return response
+
+    def _depends_on(self, request: Any) -> tuple[str, ...]:
+        implicit = {u for value in request.propertyDependencies.values() for u in value.urns}
+        return tuple(
+            sorted(self._names[u] for u in set(request.dependencies) - implicit if u in self._names)
+        )
 
 
 def _ensure_event_loop() -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import re
 
+import pulumi
 import pytest
 
 from components.alarms import ALARM_KINDS, AlarmNames, Alarms, AlarmsArgs
-from components.topics import PUBLISHERS, AlertTopics, AlertTopicsArgs
+from components.topics import (
+    CHATBOT_GUARDRAIL,
+    PUBLISHERS,
+    AlertTopics,
+    AlertTopicsArgs,
+    Receiver,
+)
 from tests.infra.conftest import PROJECT_DIR, TAGS, declare, of_type
 
 PAGE = "arn:aws:sns:us-east-1:123456789012:page"
@@ -134,3 +141,147 @@ def test_topics_are_encrypted_with_a_rotating_key_the_publishers_may_use() -> No
     assert use["Principal"] == {"Service": list(PUBLISHERS)}
     assert use["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     assert topics["alerts-key-alias"].inputs["name"] == "alias/exchange-test-alerts"
+
+
+# Receivers, dead letters and the alarm on them (components/topics.py, components/dead_letter.py)
+
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+SLACK = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
+PAGERDUTY = "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue"
+TEAM, CHANNEL = "T07EA123LEP", "C07EZ1ABC23"
+
+
+def _topics(page: list[Receiver], ticket: list[Receiver]) -> dict:
+    return declare(
+        lambda: AlertTopics(
+            "alerts",
+            AlertTopicsArgs(
+                prefix="exchange-test",
+                account_id="123456789012",
+                tags=TAGS,
+                page_receivers=page,
+                ticket_receivers=ticket,
+            ),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def subscribed() -> dict:
+    return _topics(
+        page=[
+            Receiver("oncall", "email", "oncall@example.com"),
+            Receiver("pagerduty", "https", pulumi.Output.secret(PAGERDUTY)),
+            Receiver("slack", "chatbot", slack_team_id=TEAM, slack_channel_id=CHANNEL),
+        ],
+        ticket=[
+            Receiver("sre", "email", "sre@example.com"),
+            Receiver("hook", "https", "https://hooks.example.com/sns", auto_confirms=False),
+            Receiver("slack", "chatbot", slack_team_id=TEAM, slack_channel_id=CHANNEL),
+        ],
+    )
+
+
+def _topic(resources: dict, severity: str) -> str:
+    assert resources[f"alerts-{severity}"].inputs["name"] == f"exchange-test-{severity}"
+    return f"arn:aws:sns:us-east-1:123456789012:exchange-test-{severity}"
+
+
+@pytest.mark.parametrize(
+    ("name", "severity", "protocol", "endpoint"),
+    [
+        pytest.param("alerts-page-oncall", "page", "email", "oncall@example.com", id="email page"),
+        pytest.param("alerts-page-pagerduty", "page", "https", "[secret]", id="secret https page"),
+        pytest.param("alerts-ticket-sre", "ticket", "email", "sre@example.com", id="email ticket"),
+        pytest.param(
+            "alerts-ticket-hook", "ticket", "https", "https://hooks.example.com/sns", id="https"
+        ),
+    ],
+)
+def test_each_receiver_subscribes_to_its_topic(
+    subscribed: dict, name: str, severity: str, protocol: str, endpoint: str
+) -> None:
+    inputs = subscribed[name].inputs
+    assert subscribed[name].type == SUBSCRIPTION
+    assert inputs["topic"] == _topic(subscribed, severity)
+    assert (inputs["protocol"], inputs["endpoint"]) == (protocol, endpoint)
+
+
+def test_one_subscription_per_email_or_https_receiver(subscribed: dict) -> None:
+    assert len(of_type(subscribed, SUBSCRIPTION)) == 4
+
+
+def test_every_subscription_redrives_to_the_dead_letter_queue(subscribed: dict) -> None:
+    queue = subscribed["alerts-undelivered-queue"].inputs["name"]
+    for subscription in of_type(subscribed, SUBSCRIPTION):
+        redrive = json.loads(subscription.inputs["redrivePolicy"])
+        assert redrive == {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:123456789012:{queue}"}
+
+
+def test_an_https_endpoint_that_confirms_itself_is_waited_for(subscribed: dict) -> None:
+    pagerduty = subscribed["alerts-page-pagerduty"].inputs
+    assert pagerduty["endpointAutoConfirms"] is True
+    assert pagerduty["confirmationTimeoutInMinutes"] == 5
+    assert pagerduty["rawMessageDelivery"] is False  # PagerDuty reads SNS's JSON envelope
+    hook = subscribed["alerts-ticket-hook"].inputs
+    assert hook["endpointAutoConfirms"] is False and "confirmationTimeoutInMinutes" not in hook
+    assert "endpointAutoConfirms" not in subscribed["alerts-page-oncall"].inputs
+
+
+def test_a_slack_channel_gets_one_chatbot_configuration_for_both_topics(subscribed: dict) -> None:
+    (slack,) = of_type(subscribed, SLACK)
+    assert slack.inputs["slackTeamId"] == TEAM and slack.inputs["slackChannelId"] == CHANNEL
+    assert slack.inputs["snsTopicArns"] == [
+        _topic(subscribed, "page"),
+        _topic(subscribed, "ticket"),
+    ]
+    assert slack.inputs["guardrailPolicyArns"] == [CHATBOT_GUARDRAIL]
+    role = subscribed["alerts-chatbot"].inputs
+    assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "chatbot.amazonaws.com"
+    }
+    (read,) = json.loads(subscribed["alerts-chatbot-read"].inputs["policy"])["Statement"]
+    assert all(action.startswith("cloudwatch:") for action in read["Action"])
+
+
+def test_without_chatbot_receivers_there_is_no_chatbot_role() -> None:
+    resources = _topics([Receiver("oncall", "email", "oncall@example.com")], [])
+    assert not of_type(resources, SLACK) and "alerts-chatbot" not in resources
+
+
+def test_the_dead_letter_queue_is_encrypted_with_the_topics_key(subscribed: dict) -> None:
+    queue = subscribed["alerts-undelivered-queue"].inputs
+    page = subscribed["alerts-page"].inputs
+    assert queue["kmsMasterKeyId"] == page["kmsMasterKeyId"]
+    assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
+    statements = json.loads(subscribed["alerts-key"].inputs["policy"])["Statement"]
+    (sns,) = [s for s in statements if s["Principal"] == {"Service": "sns.amazonaws.com"}]
+    assert set(sns["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    topics = [_topic(subscribed, "page"), _topic(subscribed, "ticket")]
+    assert sns["Condition"] == {"ArnEquals": {"aws:SourceArn": topics}}
+
+
+def test_only_the_two_topics_may_send_to_the_queue_and_only_over_tls(subscribed: dict) -> None:
+    policy = json.loads(subscribed["alerts-undelivered-policy"].inputs["policy"])
+    allow, deny = policy["Statement"]
+    assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert allow["Action"] == ["sqs:SendMessage"]
+    topics = [_topic(subscribed, "page"), _topic(subscribed, "ticket")]
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": topics}}
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    queue = subscribed["alerts-undelivered-queue"].inputs["name"]
+    assert allow["Resource"] == deny["Resource"] == [f"arn:aws:sqs:us-east-1:123456789012:{queue}"]
+
+
+def test_a_message_in_the_queue_alarms_through_both_topics(subscribed: dict) -> None:
+    alarm = subscribed["alerts-undelivered-depth"].inputs
+    assert alarm["namespace"] == "AWS/SQS"
+    assert alarm["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["dimensions"] == {"QueueName": "exchange-test-undelivered-alerts"}
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+    topics = [_topic(subscribed, "page"), _topic(subscribed, "ticket")]
+    assert alarm["alarmActions"] == alarm["okActions"] == topics
+    assert alarm["tags"]["severity"] == "page"
+    (link,) = re.findall(r"Runbook: (\S+)", alarm["alarmDescription"])
+    assert (PROJECT_DIR / link).is_file(), link

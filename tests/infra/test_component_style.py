@@ -18,6 +18,7 @@ COMPONENT_MODULES = {
     "network": "Network",
     "secure_bucket": "SecureBucket",
     "topics": "AlertTopics",
+    "dead_letter": "DeliveryDeadLetters",
     "observability": "Observability",
     "service_fleet": "ServiceFleet",
     "alarms": "Alarms",

@@ -33,6 +33,7 @@ EXPORTS = {
     "amp_remote_write_url",
     "page_topic_arn",
     "ticket_topic_arn",
+    "undelivered_alerts_queue_url",
     "artifacts_bucket",
     "logs_bucket",
     "vpc_id",
