@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,6 +41,13 @@ def _pulumi_steps(workflow: dict, job: str) -> list[dict]:
     ]
 
 
+STICKY = "marocchino/sticky-pull-request-comment@"
+
+
+def _comment_steps(workflow: dict, job: str) -> list[dict]:
+    return [s for s in _steps(workflow, job) if str(s.get("uses", "")).startswith(STICKY)]
+
+
 def _runs(workflow: dict, job: str) -> list[str]:
     return [s["run"] for s in _steps(workflow, job) if "run" in s]
 
@@ -73,15 +81,17 @@ def test_pull_requests_preview_every_cloud_stack_and_comment() -> None:
     (step,) = _pulumi_steps(PULL_REQUEST, "preview")
     assert step["with"]["command"] == "preview"
     assert step["with"]["stack-name"] == "${{ matrix.stack }}"
-    assert step["with"]["comment-on-pr"] is True
+    assert "comment-on-pr" not in step["with"]  # the sticky comment step posts it
     assert step["with"]["policyPacks"] == "policy"
-    assert PULL_REQUEST["permissions"]["pull-requests"] == "write"
+    (comment,) = _comment_steps(PULL_REQUEST, "preview")
+    assert comment["with"]["path"] == "preview.md"
 
 
 def test_pull_requests_post_the_error_budget_status_next_to_the_previews() -> None:
     (status,) = [r for r in _runs(PULL_REQUEST, "budget-status") if "sre budget status" in r]
     assert '.venv/bin/sre budget status --prometheus "$AMP_QUERY_URL"' in status
-    assert any("gh pr comment" in r for r in _runs(PULL_REQUEST, "budget-status"))
+    (comment,) = _comment_steps(PULL_REQUEST, "budget-status")
+    assert comment["with"]["path"] == "budget-status.md"
 
 
 def test_main_deploys_dev_then_staging_then_prod_behind_environments() -> None:
@@ -251,3 +261,143 @@ def test_run_scripts_are_valid_bash(workflow: dict, tmp_path: Path) -> None:
         script = tmp_path / f"step-{index}.sh"
         script.write_text(run)
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+
+
+# Sticky comments, permissions, stack creation (review findings #8, #15, #19)
+
+WORKFLOW_FILES = {"pull-request": PULL_REQUEST, "deploy": DEPLOY}
+SECRETS_PROVIDER = "awskms://alias/sre-platform-pulumi?region=${{ vars.AWS_REGION }}"
+
+
+def _instances(workflow: dict, job: str) -> list[dict[str, str]]:
+    """The matrix values each run of ``job`` gets (one empty run without a matrix)."""
+    matrix = workflow["jobs"][job].get("strategy", {}).get("matrix", {})
+    runs: list[dict[str, str]] = [{}]
+    for key, values in matrix.items():
+        runs = [{**run, key: str(value)} for run in runs for value in values]
+    return runs
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace(f"${{{{ matrix.{key} }}}}", value)
+    return text
+
+
+def test_every_pr_comment_is_sticky_under_a_header_of_its_own() -> None:
+    headers = [
+        _expand(step["with"]["header"], values)
+        for workflow in WORKFLOW_FILES.values()
+        for job in workflow["jobs"]
+        for step in _comment_steps(workflow, job)
+        for values in _instances(workflow, job)
+    ]
+    assert sorted(headers) == sorted(
+        ["error-budget-status"] + [f"pulumi-preview-{stack}" for stack in CLOUD_STACKS]
+    )
+    assert len(set(headers)) == len(headers)  # no comment can take over another's
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_FILES.values(), ids=WORKFLOW_FILES)
+def test_nothing_comments_on_a_pr_but_the_sticky_steps(workflow: dict) -> None:
+    text = yaml.safe_dump(workflow)
+    assert "gh pr comment" not in text and "--edit-last" not in text
+    for job in workflow["jobs"]:
+        for step in _pulumi_steps(workflow, job):
+            assert not step["with"].get("comment-on-pr"), job
+        for step in _comment_steps(workflow, job):
+            assert re.fullmatch(rf"{re.escape(STICKY)}v\d+", step["uses"]), step["uses"]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_FILES.values(), ids=WORKFLOW_FILES)
+def test_workflow_permissions_are_read_only_and_each_job_asks_for_what_it_uses(
+    workflow: dict,
+) -> None:
+    assert workflow["permissions"] == {"contents": "read"}
+    for name, job in workflow["jobs"].items():
+        uses = [str(s.get("uses", "")) for s in job["steps"]]
+        assumes_role = any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+        comments = any(u.startswith(STICKY) for u in uses)
+        expected = {"contents": "read"}
+        if assumes_role:
+            expected["id-token"] = "write"
+        if comments:
+            expected["pull-requests"] = "write"
+        assert job.get("permissions", workflow["permissions"]) == expected, name
+
+
+def test_the_jobs_that_run_third_party_installs_cannot_mint_aws_tokens() -> None:
+    for workflow in WORKFLOW_FILES.values():
+        assert "id-token" not in workflow["jobs"]["test"].get("permissions", {})
+        assert "permissions" not in workflow["jobs"]["test"]  # the read-only default
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_FILES.values(), ids=WORKFLOW_FILES)
+def test_a_missing_stack_is_created_with_the_kms_secrets_provider(workflow: dict) -> None:
+    steps = [s for job in workflow["jobs"] for s in _pulumi_steps(workflow, job)]
+    assert steps
+    for step in steps:
+        assert step["with"]["upsert"] is True
+        assert step["with"]["secrets-provider"] == SECRETS_PROVIDER
+    assert "PULUMI_CONFIG_PASSPHRASE" not in yaml.safe_dump(workflow)
+
+
+def test_the_secrets_provider_is_documented_as_the_workflows_use_it() -> None:
+    docs = (PROJECT_DIR / "docs" / "stacks.md").read_text()
+    assert "awskms://alias/sre-platform-pulumi?region=" in docs
+    assert "upsert" in docs and "sticky" in docs
+
+
+def _write_preview(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
+    step = _step(PULL_REQUEST, "preview", "Write the preview comment")
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "STACK": "prod", "RUN_URL": "https://run/1", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    comment = tmp_path / "preview.md"
+    return result.returncode, comment.read_text() if comment.exists() else ""
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+@pytest.mark.parametrize(
+    ("outcome", "preview", "expected", "absent"),
+    [
+        pytest.param(
+            "success",
+            "Previewing update (prod)\nResources:\n    3 to create\n",
+            ["### Pulumi preview: prod\n", "```\nPreviewing update (prod)\n", "3 to create\n```"],
+            ["did not succeed", "job log"],
+            id="a preview is posted whole under its stack's heading",
+        ),
+        pytest.param(
+            "failure",
+            "",
+            ["### Pulumi preview: prod\n", "did not succeed (failure): see the job log"],
+            ["```"],
+            id="a failed preview says so instead of leaving the last one standing",
+        ),
+        pytest.param(
+            "success",
+            "x" * 70_000 + "\nResources: 3 to create\n",
+            ["[... the first 10023 characters are in the job log]", "Resources: 3 to create\n```"],
+            [],
+            id="a preview over GitHub's comment size keeps its end",
+        ),
+    ],
+)
+def test_the_preview_comment_says_what_happened(
+    tmp_path: Path, outcome: str, preview: str, expected: list[str], absent: list[str]
+) -> None:
+    returned, comment = _write_preview(tmp_path, {"OUTCOME": outcome, "PREVIEW": preview})
+    assert returned == 0
+    assert len(comment) < 65_536
+    for text in expected:
+        assert text in comment
+    for text in absent:
+        assert text not in comment
