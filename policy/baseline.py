@@ -2,8 +2,11 @@
 
 Each rule looks at a resource's Pulumi type token and its input properties (as a policy pack
 sees them in a preview, and as ``sre stack render`` records them) and returns violation
-messages. ``policy/pack.py`` wraps the same functions as a pulumi-policy pack; the tests run
-them over every rendered stack.
+messages. Stack rules see every resource, and link one to another by the resources each input
+came from (Pulumi's property dependencies: an alarm's ``alarmActions`` came from a topic, a
+flow log's ``vpcId`` from a VPC), which a policy pack and ``sre stack render`` both know.
+``policy/pack.py`` wraps the same functions as a pulumi-policy pack, and ``sre stack check``
+runs them over a stack rendered offline, so both give the same verdict.
 
 Values that are not known yet (computed during a preview) are never a violation: a rule only
 judges what it can read.
@@ -14,8 +17,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from typing import Any
 
@@ -35,6 +40,23 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
+ALARM_ACTIONS = ("alarmActions", "okActions", "insufficientDataActions")
+AMP_ALERT_MANAGER = "aws:amp/alertManagerDefinition:AlertManagerDefinition"
+GRAFANA_WORKSPACE = "aws:grafana/workspace:Workspace"
+GRAFANA_DATA_SOURCES = ("grafana:oss/dataSource:DataSource", "grafana:index/dataSource:DataSource")
+AMP_DATA_SOURCE = "grafana-amazonprometheus-datasource"  # signs with SigV4 in AMG 10 and later
+AMP_URL = re.compile(r"https://aps-workspaces\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/workspaces/")
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+AWS_PROVIDER = "pulumi:providers:aws"
+SSM_PARAMETER_AMI = "resolve:ssm:"
+PROD_ENVIRONMENTS = frozenset({"prod", "production"})
 PUBLIC_ACCESS_FLAGS = (
     "blockPublicAcls",
     "blockPublicPolicy",
@@ -56,16 +78,38 @@ POLICY_DOCUMENT_INPUTS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Resource:
-    """A declared resource as the stack-wide rules see it."""
+    """A declared resource as the stack-wide rules see it.
+
+    ``dependencies`` maps an input to the names of the resources its value came from.
+    """
 
     type: str
     name: str
     parent: str | None
     inputs: Mapping[str, Any]
+    dependencies: Mapping[str, Sequence[str]] = dataclass_field(default_factory=dict)
+
+    def came_from(self, *inputs: str) -> set[str]:
+        """The names of the resources any of ``inputs`` came from."""
+        return {name for key in inputs for name in self.dependencies.get(key, ())}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which rule, which resource (type token and name), and why."""
+
+    rule: str
+    type: str
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.name} ({self.type}): {self.message}"
 
 
 ResourceRule = Callable[[str, Mapping[str, Any]], list[str]]
-StackRule = Callable[[Sequence[Resource]], list[str]]
+# A stack rule returns (resource, message) pairs: the message is about that resource.
+StackRule = Callable[[Sequence[Resource]], list[tuple[Resource, str]]]
 
 
 def _true(value: Any) -> bool:
@@ -76,6 +120,16 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` as a mapping: JSON text is parsed, anything else unreadable is empty."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
 
 
 # --- compute: IMDSv2, encrypted volumes, no SSH key ------------------------------------------
@@ -310,37 +364,191 @@ def _companions(bucket: Resource, resources: Sequence[Resource], type_token: str
     return [r for r in resources if r.type == type_token and r.parent == bucket.parent]
 
 
-def buckets_secured(resources: Sequence[Resource]) -> list[str]:
+def buckets_secured(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
     """Every bucket is declared with versioning, encryption, a full public access block and a
     TLS-only policy (companions are found next to the bucket, under the same parent)."""
-    found = []
+    found: list[tuple[Resource, str]] = []
     for bucket in (r for r in resources if r.type == BUCKET):
         if bucket.parent is None:
-            found.append(f"{bucket.name}: declare buckets through SecureBucket")
+            found.append((bucket, "declare buckets through SecureBucket"))
             continue
         versioning = _companions(bucket, resources, VERSIONING)
         if not any(
             (v.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
             for v in versioning
         ):
-            found.append(f"{bucket.name}: versioning is not enabled")
+            found.append((bucket, "versioning is not enabled"))
         encryption = [
             (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
             for e in _companions(bucket, resources, ENCRYPTION)
             for rule in _as_list(e.inputs.get("rules"))
         ]
         if not {"AES256", "aws:kms", "aws:kms:dsse"} & set(encryption):
-            found.append(f"{bucket.name}: no default server-side encryption")
+            found.append((bucket, "no default server-side encryption"))
         if not _companions(bucket, resources, PUBLIC_ACCESS):
-            found.append(f"{bucket.name}: no public access block")
+            found.append((bucket, "no public access block"))
         policies = _companions(bucket, resources, BUCKET_POLICY)
         documents = [_document(p.inputs.get("policy")) for p in policies]
         known = [d for d in documents if d is not None]
         if not policies or (
             len(known) == len(documents) and not any(denies_insecure_transport(d) for d in known)
         ):
-            found.append(f"{bucket.name}: no policy denying requests without TLS")
+            found.append((bucket, "no policy denying requests without TLS"))
     return found
+
+
+# --- alerting: a topic that alarms or AMP publish to reaches someone -------------------------
+
+
+def alert_topics_subscribed(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """An SNS topic that CloudWatch alarms or the AMP alert manager publish to has at least one
+    aws.sns.TopicSubscription: otherwise alerts are published and nobody is notified."""
+    publishers: dict[str, list[str]] = {}
+    subscribed: set[str] = set()
+    for r in resources:
+        if r.type in (METRIC_ALARM, COMPOSITE_ALARM):
+            topics = r.came_from(*ALARM_ACTIONS)
+        elif r.type == AMP_ALERT_MANAGER:
+            topics = r.came_from("definition")  # its sns_configs name the topics' ARNs
+        else:
+            topics = set()
+        for topic in topics:
+            publishers.setdefault(topic, []).append(r.name)
+        if r.type == SNS_SUBSCRIPTION:
+            subscribed |= r.came_from("topic")
+    return [
+        (
+            topic,
+            f"{', '.join(sorted(publishers[topic.name]))} publish to this topic, but no "
+            "aws.sns.TopicSubscription reads it: nobody is notified",
+        )
+        for topic in resources
+        if topic.type == SNS_TOPIC and topic.name in publishers and topic.name not in subscribed
+    ]
+
+
+# --- Grafana: AMP is read through a data source that can sign, on a pinned version -----------
+
+
+def grafana_amp_datasource(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """A Grafana data source that reads AMP (or signs with SigV4) is of the Amazon Managed
+    Prometheus type: AMG 12 and later removed SigV4 from the core Prometheus plugin."""
+    if type_token not in GRAFANA_DATA_SOURCES:
+        return []
+    kind, url = inputs.get("type"), inputs.get("url")
+    if not isinstance(kind, str) or kind == AMP_DATA_SOURCE:
+        return []
+    reads_amp = isinstance(url, str) and AMP_URL.match(url) is not None
+    signs = kind == "prometheus" and _true(_mapping(inputs.get("jsonDataEncoded")).get("sigV4Auth"))
+    if not (reads_amp or signs):
+        return []
+    return [
+        f"the data source type {kind!r} cannot sign requests for AMP (SigV4 is gone from the "
+        f"core Prometheus plugin since AMG 12): use {AMP_DATA_SOURCE!r}"
+    ]
+
+
+def grafana_version_pinned(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """An Amazon Managed Grafana workspace names its Grafana version."""
+    if type_token == GRAFANA_WORKSPACE and not inputs.get("grafanaVersion"):
+        return [
+            "grafanaVersion is not set: AMG creates the latest version, whose plugins the data "
+            "sources and dashboards were not written for; pin it and upgrade on purpose"
+        ]
+    return []
+
+
+# --- fleet: a rollback that can work, HTTPS in prod, access logs -----------------------------
+
+
+def rollback_needs_ami_id(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """An instance refresh with autoRollback launches from a launch template with an AMI id:
+    AWS cannot roll back a group whose template takes its image from an SSM parameter."""
+    templates = {r.name: r for r in resources if r.type == LAUNCH_TEMPLATE}
+    found = []
+    for group in (r for r in resources if r.type == AUTOSCALING_GROUP):
+        preferences = (group.inputs.get("instanceRefresh") or {}).get("preferences") or {}
+        if not _true(preferences.get("autoRollback")):
+            continue
+        for name in sorted(group.came_from("launchTemplate", "mixedInstancesPolicy")):
+            image = templates[name].inputs.get("imageId") if name in templates else None
+            if isinstance(image, str) and image.startswith(SSM_PARAMETER_AMI):
+                found.append(
+                    (
+                        group,
+                        f"instanceRefresh.preferences.autoRollback is on, but launch template "
+                        f"{name} takes its AMI from an SSM parameter ({image}), which AWS cannot "
+                        "roll back to: resolve the AMI id at deploy time",
+                    )
+                )
+    return found
+
+
+def _environments(resources: Sequence[Resource]) -> set[str]:
+    found = set()
+    for r in resources:
+        tags = _tag_map(r.inputs.get("tags"))
+        if r.type == AWS_PROVIDER:
+            tags = _tag_map(_mapping(r.inputs.get("defaultTags")).get("tags"))
+        if isinstance(tags.get("environment"), str):
+            found.add(tags["environment"])
+    return found
+
+
+def _redirects_to_https(action: Any) -> bool:
+    return (
+        isinstance(action, Mapping)
+        and action.get("type") == "redirect"
+        and (action.get("redirect") or {}).get("protocol") == "HTTPS"
+    )
+
+
+def prod_http_redirects(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """In prod (a stack whose environment tag is prod), a load balancer's plain HTTP listener
+    only redirects to HTTPS: nothing is served in clear."""
+    if not _environments(resources) & PROD_ENVIRONMENTS:
+        return []
+    found = []
+    for listener in (r for r in resources if r.type in LISTENERS):
+        if listener.inputs.get("protocol") != "HTTP":
+            continue
+        actions = _as_list(listener.inputs.get("defaultActions"))
+        if not actions or not all(_redirects_to_https(a) for a in actions):
+            kinds = ", ".join(str(a.get("type")) for a in actions if isinstance(a, Mapping))
+            found.append(
+                (
+                    listener,
+                    f"a prod HTTP listener on port {listener.inputs.get('port')} serves "
+                    f"({kinds or 'no action'}) instead of redirecting to HTTPS",
+                )
+            )
+    return found
+
+
+def alb_access_logs(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """An application load balancer writes access logs to S3."""
+    if type_token not in LOAD_BALANCERS or inputs.get("loadBalancerType") not in (
+        None,  # application is the default
+        "application",
+    ):
+        return []
+    logs = inputs.get("accessLogs") or {}
+    if not _true(logs.get("enabled")) or not logs.get("bucket"):
+        return ["access logs are off (accessLogs.enabled with a bucket): no record of requests"]
+    return []
+
+
+# --- network: flow logs ----------------------------------------------------------------------
+
+
+def vpc_flow_logs(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """Every VPC has a flow log (an aws.ec2.FlowLog whose vpcId came from it)."""
+    recorded = {name for r in resources if r.type == FLOW_LOG for name in r.came_from("vpcId")}
+    return [
+        (vpc, "no aws.ec2.FlowLog records this VPC's traffic")
+        for vpc in resources
+        if vpc.type == VPC and vpc.name not in recorded
+    ]
 
 
 RESOURCE_RULES: dict[str, ResourceRule] = {
@@ -354,8 +562,17 @@ RESOURCE_RULES: dict[str, ResourceRule] = {
     "required-tags": required_tags,
     "no-public-bucket-acl": no_public_bucket_acl,
     "public-access-fully-blocked": public_access_fully_blocked,
+    "grafana-amp-datasource": grafana_amp_datasource,
+    "grafana-version-pinned": grafana_version_pinned,
+    "alb-access-logs": alb_access_logs,
 }
-STACK_RULES: dict[str, StackRule] = {"buckets-secured": buckets_secured}
+STACK_RULES: dict[str, StackRule] = {
+    "buckets-secured": buckets_secured,
+    "alert-topics-subscribed": alert_topics_subscribed,
+    "rollback-needs-ami-id": rollback_needs_ami_id,
+    "prod-http-redirects": prod_http_redirects,
+    "vpc-flow-logs": vpc_flow_logs,
+}
 
 
 def check_resource(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
@@ -367,14 +584,17 @@ def check_resource(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def check_stack(resources: Iterable[Resource]) -> list[str]:
+def check_stack(resources: Iterable[Resource]) -> list[Violation]:
     """Every violation in a whole stack: each resource's, then the stack-wide rules'."""
     resources = list(resources)
     found = [
-        f"{r.name} ({r.type}): {message}"
+        Violation(name, r.type, r.name, message)
         for r in resources
-        for message in check_resource(r.type, r.inputs)
+        for name, rule in RESOURCE_RULES.items()
+        for message in rule(r.type, r.inputs)
     ]
     return found + [
-        f"{name}: {message}" for name, rule in STACK_RULES.items() for message in rule(resources)
+        Violation(name, r.type, r.name, message)
+        for name, rule in STACK_RULES.items()
+        for r, message in rule(resources)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -29,19 +30,27 @@ def _resource_policy(name: str, rule: ResourceRule) -> ResourceValidationPolicy:
     )
 
 
+def as_resource(resource: PolicyResource) -> Resource:
+    """A resource of a stack under analysis as the baseline's stack rules see it."""
+    return Resource(
+        type=resource.resource_type,
+        name=resource.name,
+        parent=resource.parent.name if resource.parent is not None else None,
+        inputs=resource.props,
+        dependencies={
+            key: tuple(sorted(d.name for d in found))
+            for key, found in resource.property_dependencies.items()
+            if found
+        },
+    )
+
+
 def _stack_policy(name: str, rule: StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [
-            Resource(
-                type=r.resource_type,
-                name=r.name,
-                parent=r.parent.name if r.parent is not None else None,
-                inputs=r.props,
-            )
-            for r in args.resources
-        ]
-        for message in rule(resources):
-            report_violation(message, None)
+        resources = [as_resource(r) for r in args.resources]
+        urns = {id(resource): r.urn for resource, r in zip(resources, args.resources, strict=True)}
+        for resource, message in rule(resources):
+            report_violation(f"{resource.name}: {message}", urns.get(id(resource)))
 
     return StackValidationPolicy(
         name=name,

@@ -1,4 +1,8 @@
-"""`sre stack ...`: review a Pulumi stack offline, without cloud credentials or the Pulumi CLI."""
+"""`sre stack ...`: review a Pulumi stack offline, without cloud credentials or the Pulumi CLI.
+
+`render` prints what a stack declares; `check` runs the security baseline over it and exits 1
+on any violation.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from sre_platform.cli.output import print_json, progress
+from sre_platform.text import printable
 
 
 class OutputFormat(StrEnum):
@@ -21,18 +26,21 @@ class OutputFormat(StrEnum):
 
 
 app = typer.Typer(
-    help="Pulumi stacks: render a stack offline under Pulumi's mock runtime.",
+    help="Pulumi stacks: render a stack offline under Pulumi's mock runtime, check it against "
+    "the security baseline.",
     no_args_is_help=True,
 )
+STACK_HELP = "Stack name (a Pulumi.<stack>.yaml)."
+PROJECT_HELP = "Where Pulumi.yaml is."
 
 
 @app.command()
 def render(
-    stack: str = typer.Option(..., "--stack", "-s", help="Stack name (a Pulumi.<stack>.yaml)."),
+    stack: str = typer.Option(..., "--stack", "-s", help=STACK_HELP),
     as_json: bool = typer.Option(
         False, "--json", help="Print JSON (stack, resources with inputs, outputs)."
     ),
-    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Where Pulumi.yaml is."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help=PROJECT_HELP),
     output_format: OutputFormat | None = typer.Option(
         None, "--format", hidden=True, help="Older spelling: --format json is --json."
     ),
@@ -63,3 +71,43 @@ def render(
     console.print(table)
     for key, value in rendering.outputs.items():
         console.print(f"{key}: {value}", markup=False)
+
+
+@app.command()
+def check(
+    stack: str = typer.Option(..., "--stack", "-s", help=STACK_HELP),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (stack, resources, rules, violations)."
+    ),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help=PROJECT_HELP),
+) -> None:
+    """Render STACK offline and run the security baseline over it (the rules of
+    `pulumi preview --policy-pack policy`); exit 1 on any violation."""
+    from stacks.project import check_project, stack_file
+
+    check_project(project_dir)
+    stack_file(project_dir, stack)
+    with progress(f"rendering stack {stack} under Pulumi's mock runtime") as update:
+        from stacks.render import render_stack
+
+        rendering = render_stack(project_dir, stack)
+        update(f"checking {len(rendering.resources)} resources against the security baseline")
+        from stacks.check import check_rendering
+
+        result = check_rendering(rendering)
+    if as_json:
+        print_json(result.as_json())
+    else:
+        for violation in result.violations:
+            typer.echo(printable(str(violation)))
+        counted = (
+            f"{len(result.violations)} violation{'s' if len(result.violations) != 1 else ''}"
+            if result.violations
+            else "no violations"
+        )
+        typer.echo(
+            f"stack {stack}: {counted} of the security baseline "
+            f"({result.resources} resources, {len(result.rules)} rules)"
+        )
+    if result.violations:
+        raise typer.Exit(1)
