@@ -243,3 +243,55 @@ def test_pascal_case_conversion() -> None:
         "List": [{"StorageClass": "A"}],
     }
     assert json.loads(json.dumps(pascal([]))) == []
+
+
+@pytest.mark.parametrize("stack", STACKS_TO_REPLAY)
+def test_the_dead_letter_queue_and_the_subscriptions_are_accepted(
+    aws: None, renderings: dict, stack: str
+) -> None:
+    rendering = renderings[stack]
+    kms, sns, sqs = boto3.client("kms"), boto3.client("sns"), boto3.client("sqs")
+    (key,) = rendering.of_type("aws:kms/key:Key")
+    key_id = kms.create_key(Policy=key.inputs["policy"])["KeyMetadata"]["KeyId"]
+    topics = {
+        f"arn:aws:sns:{REGION}:123456789012:{t.inputs['name']}": sns.create_topic(
+            Name=t.inputs["name"], Attributes={"KmsMasterKeyId": key_id}
+        )["TopicArn"]
+        for t in rendering.of_type("aws:sns/topic:Topic")
+    }
+    (queue,) = rendering.of_type("aws:sqs/queue:Queue")
+    (policy,) = rendering.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    url = sqs.create_queue(
+        QueueName=queue.inputs["name"],
+        Attributes={
+            "KmsMasterKeyId": key_id,
+            "KmsDataKeyReusePeriodSeconds": str(queue.inputs["kmsDataKeyReusePeriodSeconds"]),
+            "MessageRetentionPeriod": str(queue.inputs["messageRetentionSeconds"]),
+        },
+    )["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy.inputs["policy"]})
+    stored = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(stored["Policy"]) == json.loads(policy.inputs["policy"])
+    assert stored["MessageRetentionPeriod"] == "1209600"
+
+    subscriptions = rendering.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert subscriptions
+    for subscription in subscriptions:
+        inputs = subscription.inputs
+        attributes = {"RedrivePolicy": inputs["redrivePolicy"]}
+        if "rawMessageDelivery" in inputs:
+            attributes["RawMessageDelivery"] = str(inputs["rawMessageDelivery"]).lower()
+        sns.subscribe(
+            TopicArn=topics[inputs["topic"]],
+            Protocol=inputs["protocol"],
+            Endpoint=inputs["endpoint"],
+            Attributes=attributes,
+        )
+    for rendered_arn, arn in topics.items():
+        listed = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        expected = [s for s in subscriptions if s.inputs["topic"] == rendered_arn]
+        assert len(listed) == len(expected) >= 1
+        for entry in listed:
+            redrive = sns.get_subscription_attributes(SubscriptionArn=entry["SubscriptionArn"])
+            target = json.loads(redrive["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+            assert target.endswith(f":{queue.inputs['name']}")
