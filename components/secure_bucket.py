@@ -1,8 +1,9 @@
 """SecureBucket: an S3 bucket that is private, encrypted, versioned and TLS-only by default.
 
 A bucket can also be the stack's log target: S3 server access logs (``access-logs/``), the
-load balancer's access logs (``elb/``) and VPC flow logs (``vpc-flow-logs/``), each delivered
-by its AWS service under a prefix that its bucket policy statement grants and nothing else.
+load balancer's access logs (``elb/``) and VPC flow logs (``AWSLogs/``, AWS's own layout at the
+bucket's root), each delivered by its AWS service under a prefix that its bucket policy
+statement grants and nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from components.policy_documents import document, statement
 
 ACCESS_LOG_PREFIX = "access-logs/"
 ELB_LOGS_PREFIX = "elb"  # ALB access logs: <bucket>/elb/AWSLogs/<account>/elasticloadbalancing/...
-FLOW_LOGS_PREFIX = "vpc-flow-logs"  # flow logs: <bucket>/vpc-flow-logs/AWSLogs/<account>/...
+# Flow logs go to the bucket itself: <bucket>/AWSLogs/<account>/vpcflowlogs/<region>/... (a
+# folder in the destination would also do for AWS, but moto takes it for a bucket name).
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
 FLOW_LOG_DELIVERY = "delivery.logs.amazonaws.com"
 # Regions opened before August 2022 take ALB access logs from a regional ELB account (AWS ELB
@@ -73,7 +75,7 @@ def elb_log_principal(region: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class LogDelivery:
     """AWS log deliveries a log bucket accepts from ``account_id`` in ``region``: ALB access
-    logs under ``elb/`` and VPC flow logs under ``vpc-flow-logs/``."""
+    logs under ``elb/`` and VPC flow logs under ``AWSLogs/``."""
 
     account_id: pulumi.Input[str]
     region: str
@@ -125,7 +127,7 @@ def _delivery_statements(arn: str, account: str, region: str) -> list[dict]:
         ),
         statement(
             ["s3:PutObject"],
-            [f"{arn}/{FLOW_LOGS_PREFIX}/AWSLogs/{account}/*"],
+            [f"{arn}/AWSLogs/{account}/*"],
             principal={"Service": FLOW_LOG_DELIVERY},
             condition={
                 **source,
@@ -297,7 +299,5 @@ class SecureBucket(pulumi.ComponentResource):
                 "prefix": ELB_LOGS_PREFIX,
                 "enabled": True,
             }
-            self.flow_logs_destination = granted.apply(
-                lambda values: f"{values[1]}/{FLOW_LOGS_PREFIX}/"
-            )
+            self.flow_logs_destination = granted.apply(lambda values: values[1])
         self.register_outputs({"bucket_name": self.bucket_name, "arn": self.arn})

@@ -127,7 +127,7 @@ def test_every_network_resource_is_tagged() -> None:
 
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-DESTINATION = "arn:aws:s3:::logs-bucket/vpc-flow-logs/"
+DESTINATION = "arn:aws:s3:::logs-bucket"
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi_aws as aws
 import pytest
 
 from components.secure_bucket import (
     ELB_LOGS_PREFIX,
-    FLOW_LOGS_PREFIX,
     LogDelivery,
     SecureBucket,
     SecureBucketArgs,
@@ -179,7 +179,7 @@ def test_a_log_target_lets_only_flow_logs_of_its_account_and_region_deliver() ->
         }
     assert write["Action"] == ["s3:PutObject"]
     (resource,) = write["Resource"]
-    assert resource.endswith(f"/{FLOW_LOGS_PREFIX}/AWSLogs/{ACCOUNT}/*")
+    assert re.fullmatch(rf"arn:aws:s3:::data-bucket-\w+/AWSLogs/{ACCOUNT}/\*", resource)
     assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
     assert acl_check["Action"] == ["s3:GetBucketAcl", "s3:ListBucket"]
     assert [r.endswith("/*") for r in acl_check["Resource"]] == [False]
@@ -207,8 +207,7 @@ def test_log_sources_wait_for_the_delivery_grants() -> None:
     assert (access_logs["prefix"], access_logs["enabled"]) == (ELB_LOGS_PREFIX, True)
     assert "data-policy" in r["lb"].dependencies["accessLogs"]
     destination = r["flow"].inputs["logDestination"]
-    assert destination.startswith("arn:aws:s3:::data-bucket-")
-    assert destination.endswith(f"/{FLOW_LOGS_PREFIX}/")
+    assert destination == f"arn:aws:s3:::{access_logs['bucket']}"  # AWSLogs/ at its root
     assert "data-policy" in r["flow"].dependencies["logDestination"]
 
 
