@@ -54,6 +54,27 @@ def compile_rules(settings: StackSettings) -> list[RuleSource]:
     return [RuleSource(name=Path(f.source).stem, groups=f.rule_groups) for f in files]
 
 
+# Reserved for examples (RFC 2606): nobody receives mail or requests there.
+EXAMPLE_DOMAINS = ("example", "example.com", "example.net", "example.org")
+
+
+def placeholder_receivers(settings: StackSettings) -> list[str]:
+    """The config keys of receivers at an example domain: placeholders that reach nobody."""
+    from urllib.parse import urlsplit
+
+    found = []
+    for severity in ("page", "ticket"):
+        for index, listed in enumerate(getattr(settings.platform.alerting.receivers, severity)):
+            endpoint = listed.endpoint
+            if not isinstance(endpoint, str):
+                continue
+            host = endpoint.rpartition("@")[2] if listed.protocol == "email" else None
+            host = (host or urlsplit(endpoint).hostname or "").lower()
+            if any(host == d or host.endswith(f".{d}") for d in EXAMPLE_DOMAINS):
+                found.append(f"sre-platform:alerting.receivers.{severity}[{index}].endpoint")
+    return found
+
+
 def receiver(settings: ReceiverSettings) -> Receiver:
     """A configured receiver for AlertTopics; an endpoint set as a secret stays a secret."""
     endpoint = settings.endpoint
@@ -160,6 +181,11 @@ def build(settings: StackSettings) -> StackOutputs:
     )
 
     listed = platform.alerting.receivers
+    for key in placeholder_receivers(settings):
+        pulumi.log.warn(
+            f"Pulumi.{settings.stack}.yaml: {key}: an example address that reaches nobody; "
+            "replace it before relying on this stack's alerts (docs/stacks.md, Subscriptions)"
+        )
     topics = AlertTopics(
         "alerts",
         AlertTopicsArgs(

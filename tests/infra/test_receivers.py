@@ -11,6 +11,7 @@ import pytest
 
 from sre_platform.errors import StackConfigError
 from stacks.config import SecretValue, load_stack_file, parse_settings
+from stacks.environment import placeholder_receivers
 from stacks.render import SECRET, run_program
 from tests.infra.conftest import PROJECT_DIR, STACKS
 
@@ -385,3 +386,61 @@ def test_sre_stack_render_prod_format_json_shows_a_subscription_on_each_topic(
     }
     subscribed = {r["inputs"]["topic"] for r in resources if r["type"] == SUBSCRIPTION}
     assert subscribed == {topics["alerts-page"], topics["alerts-ticket"]}
+
+
+@pytest.mark.parametrize(
+    ("receivers", "expected"),
+    [
+        pytest.param(
+            {"page": [EMAIL], "ticket": [{**EMAIL, "endpoint": "sre@tickets.example.org"}]},
+            [
+                "sre-platform:alerting.receivers.page[0].endpoint",
+                "sre-platform:alerting.receivers.ticket[0].endpoint",
+            ],
+            id="addresses at example.com and below example.org are placeholders",
+        ),
+        pytest.param(
+            {
+                "page": [
+                    {"name": "h", "protocol": "https", "endpoint": "https://hooks.example.net/"}
+                ]
+            },
+            ["sre-platform:alerting.receivers.page[0].endpoint"],
+            id="a webhook at example.net is a placeholder",
+        ),
+        pytest.param(
+            {
+                "page": [
+                    {**EMAIL, "endpoint": "oncall@example.com.yourcompany.io"},
+                    {**EMAIL, "name": "b", "endpoint": "oncall@notexample.com"},
+                    {"name": "pd", "protocol": "https", "endpoint": {"secure": "v1:x"}},
+                    SLACK_RECEIVER,
+                ]
+            },
+            [],
+            id="real domains, secrets and Slack channels are not",
+        ),
+    ],
+)
+def test_placeholder_receivers_are_found(receivers: dict, expected: list[str]) -> None:
+    assert placeholder_receivers(_parse("dev", {"receivers": receivers})) == expected
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_committed_stacks_hold_placeholders_to_replace(stack: str) -> None:
+    assert placeholder_receivers(load_stack_file(PROJECT_DIR, stack)) == [
+        "sre-platform:alerting.receivers.page[0].endpoint",
+        "sre-platform:alerting.receivers.ticket[0].endpoint",
+    ]
+
+
+def test_a_render_warns_about_each_placeholder(caplog: pytest.LogCaptureFixture) -> None:
+    config = {**BASE, "sre-platform:alerting": {"receivers": {"page": [EMAIL]}}}
+    with caplog.at_level("WARNING"):
+        run_program("dev", config, PROJECT_DIR)
+    warned = [r.getMessage() for r in caplog.records if "an example address" in r.getMessage()]
+    assert warned == [
+        "Pulumi.dev.yaml: sre-platform:alerting.receivers.page[0].endpoint: an example address "
+        "that reaches nobody; replace it before relying on this stack's alerts "
+        "(docs/stacks.md, Subscriptions)"
+    ]
