@@ -7,9 +7,11 @@
   characters of ``[0-9A-Za-z][-.0-9A-Z_a-z]*``);
 - the alert manager definition: the platform's routing tree (alerting.routing) with the page
   and ticket SNS topics as receivers, and the topic policies that let AMP publish to them;
-- an AMG workspace with its IAM role, a service account and token, a Grafana provider bound to
-  that workspace, and an AMP data source signed with SigV4. Dashboards (``dashboards``) are
-  declared in that Grafana when given.
+- an AMG workspace on a pinned Grafana version with its IAM role, a service account and a
+  token that is replaced every ``token_rotation_days`` (its name carries the rotation period,
+  taken from the deployment's date), a Grafana provider bound to that workspace, and an AMP
+  data source of the Amazon Managed Service for Prometheus plugin's type, signing with the
+  workspace's IAM role. Dashboards (``dashboards``) are declared in that Grafana when given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pulumi
@@ -30,6 +33,18 @@ from alerting.routing import alertmanager_config, render_amp_definition, sns_rec
 from components.policy_documents import assume_role, document, statement
 
 DEFAULT_NAMESPACE_MAX_BYTES = 512 * 1024
+# Amazon Managed Service for Prometheus's own Grafana plugin: AMG 12 removed SigV4 from the
+# core `prometheus` type, so this is the type that can sign requests to AMP.
+AMP_DATA_SOURCE_TYPE = "grafana-amazonprometheus-datasource"
+# AMG versions (pulumi-aws: 9.4, 10.4, 12.4, 13.2) offered for the workspace; 12.4 is the one
+# the platform targets: the first where AWS's guide makes that plugin the way to sign for AMP.
+GRAFANA_VERSIONS = ("10.4", "12.4", "13.2")
+DEFAULT_GRAFANA_VERSION = "12.4"
+TOKEN_MAX_SECONDS = 30 * 86_400  # AMG: a service account token lives at most 30 days
+# A token is replaced at the start of each rotation period; it must outlive its period by this
+# much (clock differences, an `up` that starts just before midnight UTC and runs long).
+TOKEN_MARGIN_DAYS = 2
+_EPOCH = date(1970, 1, 1)
 NAMESPACE_NAME_MAX = 64
 _NAME_CHARS = re.compile(r"[^-.0-9A-Z_a-z]+")
 
@@ -155,16 +170,30 @@ def grafana_query_policy(workspace_arn: str) -> str:
 
 
 def amp_data_source_json(region: str) -> str:
-    """Return the Grafana data source settings for AMP with SigV4 and the workspace role."""
+    """Return the AMP plugin's settings: sign with the workspace's IAM role in ``region``.
+
+    The keys are the AWS SDK settings of Grafana's AWS plugins, as the pulumiverse-grafana
+    docstring's AMP example spells them (``authType``, ``defaultRegion``). ``ec2_iam_role`` is
+    the AWS SDK's "instance role" provider, which AMG shows as "Workspace IAM Role"; not
+    verified against a live AMG workspace.
+    """
     return json.dumps(
-        {
-            "httpMethod": "POST",
-            "sigV4Auth": True,
-            "sigV4AuthType": "ec2_iam_role",
-            "sigV4Region": region,
-        },
+        {"authType": "ec2_iam_role", "defaultRegion": region, "httpMethod": "POST"},
         sort_keys=True,
     )
+
+
+def token_period_start(today: date, rotation_days: int) -> date:
+    """The first day of the rotation period ``today`` falls in (periods count from 1970-01-01)."""
+    if rotation_days < 1:
+        raise ValueError("the token rotation period must be at least one day")
+    return _EPOCH + timedelta(days=(today - _EPOCH).days // rotation_days * rotation_days)
+
+
+def token_name(today: date, rotation_days: int) -> str:
+    """The name of the service account token for ``today``: it changes with each rotation
+    period, and a token cannot be updated, so a new name replaces the token."""
+    return f"pulumi-{token_period_start(today, rotation_days):%Y%m%d}"
 
 
 @dataclass(frozen=True)
@@ -177,10 +206,31 @@ class Dashboard:
 
 @dataclass(frozen=True)
 class GrafanaArgs:
-    """Amazon Managed Grafana settings."""
+    """Amazon Managed Grafana settings.
 
+    ``today`` is the deployment's date (UTC), given by the program's edge (a component reads no
+    clock): it picks the token's rotation period. The token is replaced on the first `up` of
+    each period of ``token_rotation_days``, and lives ``token_ttl_seconds``, which must cover the
+    period plus :data:`TOKEN_MARGIN_DAYS`.
+    """
+
+    today: date
+    version: str = DEFAULT_GRAFANA_VERSION
     authentication_providers: Sequence[str] = ("AWS_SSO",)
-    token_ttl_seconds: int = 2_592_000
+    token_ttl_seconds: int = TOKEN_MAX_SECONDS
+    token_rotation_days: int = 14
+
+    def __post_init__(self) -> None:
+        if self.version not in GRAFANA_VERSIONS:
+            raise ValueError(f"Grafana version must be one of {', '.join(GRAFANA_VERSIONS)}")
+        if not 0 < self.token_ttl_seconds <= TOKEN_MAX_SECONDS:
+            raise ValueError(f"a token lives at most {TOKEN_MAX_SECONDS} seconds (30 days)")
+        covered = (self.token_rotation_days + TOKEN_MARGIN_DAYS) * 86_400
+        if self.token_rotation_days < 1 or covered > self.token_ttl_seconds:
+            raise ValueError(
+                f"the token must outlive its rotation period ({self.token_rotation_days} days) "
+                f"by {TOKEN_MARGIN_DAYS} days, but lives {self.token_ttl_seconds} seconds"
+            )
 
 
 @dataclass(frozen=True)
@@ -188,8 +238,9 @@ class ObservabilityArgs:
     """Arguments of :class:`Observability`.
 
     ``rule_sources`` are the compiler's output (the component compiles nothing).
-    ``grafana`` None leaves out AMG; ``dashboards`` are declared in AMG when given (a later
-    issue supplies them). ``alert_manager`` and ``logging`` switch off what an emulator lacks.
+    ``grafana`` None (the default) leaves out AMG; ``dashboards`` are declared in AMG when
+    given (a later issue supplies them). ``alert_manager`` and ``logging`` switch off what an
+    emulator lacks.
     """
 
     prefix: str
@@ -203,7 +254,7 @@ class ObservabilityArgs:
     logging: bool = True
     log_retention_days: int = 30
     alert_manager: bool = True
-    grafana: GrafanaArgs | None = field(default_factory=GrafanaArgs)
+    grafana: GrafanaArgs | None = None
     dashboards: Sequence[Dashboard] = ()
 
 
@@ -330,6 +381,7 @@ class Observability(pulumi.ComponentResource):
             authentication_providers=list(settings.authentication_providers),
             permission_type="CUSTOMER_MANAGED",
             role_arn=role.arn,
+            grafana_version=settings.version,
             data_sources=["PROMETHEUS"],
             tags=tags,
             opts=child,
@@ -341,9 +393,11 @@ class Observability(pulumi.ComponentResource):
             workspace_id=grafana_workspace.id,
             opts=child,
         )
+        # A new name each rotation period: tokens cannot be updated, so the provider creates
+        # the new token, the Grafana provider switches to it, then the old one is deleted.
         token = aws.grafana.WorkspaceServiceAccountToken(
             f"{name}-grafana-token",
-            name="pulumi",
+            name=token_name(settings.today, settings.token_rotation_days),
             seconds_to_live=settings.token_ttl_seconds,
             service_account_id=account.service_account_id,
             workspace_id=grafana_workspace.id,
@@ -361,11 +415,13 @@ class Observability(pulumi.ComponentResource):
             f"{name}-amp-datasource",
             name="Amazon Managed Prometheus",
             uid="amp",
-            type="prometheus",
+            type=AMP_DATA_SOURCE_TYPE,
             url=workspace.prometheus_endpoint,
             is_default=True,
             json_data_encoded=amp_data_source_json(args.region),
-            opts=in_grafana,
+            # Its uid and name are fixed: if a change (its type) replaces it, the old one must
+            # go first or the new one collides with it.
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, delete_before_replace=True),
         )
         for dashboard in args.dashboards:
             grafana.oss.Dashboard(

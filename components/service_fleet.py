@@ -4,9 +4,14 @@
   fails them is replaced;
 - scaling: target tracking on CPU and on requests per target;
 - safe change: every launch template change starts an instance refresh with checkpoints that
-  rolls back by itself when one of the fleet's alarms fires;
+  stops by itself when one of the fleet's alarms fires (no automatic rollback: the provider
+  switches the group to the new template version before it starts the refresh, so there is
+  nothing to roll back to; see docs/stacks.md, "Rolling out and rolling back");
+- a first deployment boots: the artifacts the instances install are uploaded by this component
+  before the group exists, the AMI is a concrete id, and every fetch at boot is retried;
 - least privilege: the instance role can use SSM Session Manager (no SSH key, no port 22),
-  remote-write to this AMP workspace, and read the artifacts it installs.
+  remote-write to this AMP workspace, and read the artifacts it installs;
+- HTTPS with a certificate (HTTP then only redirects), access logs to the logs bucket.
 """
 
 from __future__ import annotations
@@ -22,44 +27,43 @@ import jinja2
 import pulumi
 import pulumi_aws as aws
 
+from artifacts import Artifact, FleetArtifacts
 from components.policy_documents import assume_role, document, statement
 
 TEMPLATE = Path(__file__).with_name("fleet_user_data.sh.j2")
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ARTIFACT_PREFIXES = ("releases/", "tools/")
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+SSM_IMAGE_PREFIX = "resolve:ssm:"
+# Every fetch at boot: at most 10 tries, 1 s apart at first, doubling up to 16 s between tries
+# (1+2+4+8+16*5 = 95 s of waiting before the script gives up and the instance is replaced).
+FETCH_ATTEMPTS = 10
+FETCH_MAX_DELAY_SECONDS = 16
+UNKNOWN_SHA256 = "unknown"  # rendered when a checksum is not known; the script refuses it
 _SAFE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9._:/-]+$")
+_KEY = re.compile(r"^(releases|tools)/[A-Za-z0-9._+/-]{1,900}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 
 
 @dataclass(frozen=True)
 class UserData:
-    """What an instance needs to install and start its software."""
+    """What an instance needs to install and start its software.
+
+    ``service``, ``node_exporter`` and ``prometheus`` are the artifacts it fetches from
+    ``bucket`` (key and SHA-256 each).
+    """
 
     service: str
     environment: str
     region: str
     bucket: str
     port: int
-    service_version: str
-    prometheus_version: str
-    node_exporter_version: str
     remote_write_url: str
-
-    @property
-    def service_key(self) -> str:
-        """Bucket key of the service release tarball."""
-        return f"releases/{self.service}/{self.service_version}/{self.service}.tar.gz"
-
-    @property
-    def prometheus_key(self) -> str:
-        """Bucket key of the upstream Prometheus release tarball."""
-        return f"tools/prometheus-{self.prometheus_version}.linux-amd64.tar.gz"
-
-    @property
-    def node_exporter_key(self) -> str:
-        """Bucket key of the upstream node_exporter release tarball."""
-        return f"tools/node_exporter-{self.node_exporter_version}.linux-amd64.tar.gz"
+    service_artifact: Artifact
+    node_exporter_artifact: Artifact
+    prometheus_artifact: Artifact
 
 
 def render_user_data(values: UserData) -> str:
@@ -69,6 +73,16 @@ def render_user_data(values: UserData) -> str:
             raise ValueError(f"{label} {value!r} is not a lowercase name")
     if not _URL.match(values.remote_write_url):
         raise ValueError(f"remote write URL {values.remote_write_url!r} is not a plain URL")
+    artifacts = {
+        "service": values.service_artifact,
+        "node_exporter": values.node_exporter_artifact,
+        "prometheus": values.prometheus_artifact,
+    }
+    for label, artifact in artifacts.items():
+        if not _KEY.match(artifact.key) or ".." in artifact.key.split("/"):
+            raise ValueError(f"{label} key {artifact.key!r} is not a releases/ or tools/ key")
+        if artifact.sha256 is not None and not _SHA256.match(artifact.sha256):
+            raise ValueError(f"{label} SHA-256 {artifact.sha256!r} is not 64 hex digits")
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
@@ -81,10 +95,37 @@ def render_user_data(values: UserData) -> str:
         bucket=values.bucket,
         port=values.port,
         remote_write_url=values.remote_write_url,
-        service_key=values.service_key,
-        prometheus_key=values.prometheus_key,
-        node_exporter_key=values.node_exporter_key,
+        fetch_attempts=FETCH_ATTEMPTS,
+        fetch_max_delay=FETCH_MAX_DELAY_SECONDS,
+        **{f"{label}_key": a.key for label, a in artifacts.items()},
+        **{f"{label}_sha256": a.sha256 or UNKNOWN_SHA256 for label, a in artifacts.items()},
     )
+
+
+def concrete_ami(image_id: str | None) -> str:
+    """``image_id`` when it is an AMI id (ami-...); a ValueError otherwise.
+
+    A launch template whose image is an SSM parameter (``resolve:ssm:``) cannot be rolled back
+    to, and changes behind the template's back; the program resolves parameters at deploy time.
+    """
+    if not isinstance(image_id, str) or not _AMI.match(image_id):
+        raise ValueError(
+            f"the launch template needs an AMI id (ami-...), got {image_id!r}: resolve an SSM "
+            "parameter with resolve_image_id first"
+        )
+    return image_id
+
+
+def resolve_image_id(
+    image: str, opts: pulumi.InvokeOutputOptions | None = None
+) -> pulumi.Output[str]:
+    """The AMI id ``image`` names: itself (ami-...), or the value of the SSM parameter after
+    ``resolve:ssm:``, read now (at deploy time) so the launch template holds a concrete id."""
+    if image.startswith(SSM_IMAGE_PREFIX):
+        parameter = aws.ssm.get_parameter_output(name=image[len(SSM_IMAGE_PREFIX) :], opts=opts)
+        # insecure_value: an AMI id is public; `value` would make the image id a secret.
+        return parameter.insecure_value.apply(concrete_ami)
+    return pulumi.Output.from_input(concrete_ami(image))
 
 
 @dataclass(frozen=True)
@@ -98,8 +139,27 @@ class InstanceRefresh:
 
 
 @dataclass(frozen=True)
+class AccessLogs:
+    """Where the load balancer writes its access logs: a bucket and a key prefix.
+
+    AWS checks that it may write there when access logs are switched on, so ``bucket`` should
+    resolve only once the bucket policy grants Elastic Load Balancing (as
+    ``SecureBucket.elb_access_logs`` does): the load balancer then waits for the grant.
+    """
+
+    bucket: pulumi.Input[str]
+    prefix: str
+
+
+@dataclass(frozen=True)
 class ServiceFleetArgs:
-    """Arguments of :class:`ServiceFleet`."""
+    """Arguments of :class:`ServiceFleet`.
+
+    ``image_id`` must be a concrete AMI id (see :func:`resolve_image_id`). ``artifacts`` are
+    uploaded to the artifacts bucket before the group exists. ``boot_dependencies`` are
+    resources the instances need at boot that none of the inputs reference (the network's VPC
+    endpoints): the group waits for them.
+    """
 
     service: str
     environment: str
@@ -113,31 +173,35 @@ class ServiceFleetArgs:
     artifacts_bucket_arn: pulumi.Input[str]
     amp_workspace_arn: pulumi.Input[str]
     amp_remote_write_url: pulumi.Input[str]
+    image_id: pulumi.Input[str]
+    artifacts: FleetArtifacts
+    access_logs: AccessLogs | None = None
+    boot_dependencies: Sequence[pulumi.Resource] = ()
     min_size: int = 1
     max_size: int = 2
     desired_capacity: int = 1
     instance_type: str = "t3.small"
-    image_id: str = (
-        "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-    )
     volume_size_gb: int = 20
     port: int = 8080
     health_check_path: str = "/healthz"
-    service_version: str = "0.1.0"
-    prometheus_version: str = "3.5.0"
-    node_exporter_version: str = "1.9.1"
     cpu_target_percent: float = 50.0
     requests_per_target: int = 1000
     certificate_arn: str | None = None
     ingress_cidrs: Sequence[str] = ("0.0.0.0/0",)
     artifacts_kms_key_arn: str | None = None
-    rollback_alarm_names: Sequence[str] = ()
+    refresh_alarm_names: Sequence[str] = ()
     instance_refresh: InstanceRefresh = field(default_factory=InstanceRefresh)
     protect: bool = False
 
 
 def instance_policy(workspace_arn: str, bucket_arn: str, kms_key_arn: str | None = None) -> str:
-    """Return the instance role's inline policy: AMP remote write, artifact reads."""
+    """Return the instance role's inline policy: AMP remote write, artifact reads.
+
+    ``s3:ListBucket`` on the artifacts bucket makes a missing key a 404 (NoSuchKey) instead of
+    a 403 (S3 answers 403 to callers who may not list). It carries no ``s3:prefix`` condition:
+    a GetObject or HeadObject request has no prefix a condition could match (how S3 evaluates
+    one for this check is not documented; unverified), and the bucket holds only artifacts.
+    """
     statements = [
         statement(["aps:RemoteWrite"], [workspace_arn], sid="RemoteWriteToWorkspace"),
         statement(
@@ -145,6 +209,7 @@ def instance_policy(workspace_arn: str, bucket_arn: str, kms_key_arn: str | None
             [f"{bucket_arn}/{prefix}*" for prefix in ARTIFACT_PREFIXES],
             sid="ReadArtifacts",
         ),
+        statement(["s3:ListBucket"], [bucket_arn], sid="MissingArtifactsAre404"),
     ]
     if kms_key_arn:
         statements.append(statement(["kms:Decrypt"], [kms_key_arn], sid="DecryptArtifacts"))
@@ -166,6 +231,11 @@ class ServiceFleet(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sre-platform:fleet:ServiceFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        image_id = (
+            concrete_ami(args.image_id)  # refused before anything is declared
+            if isinstance(args.image_id, str)
+            else pulumi.Output.from_input(args.image_id).apply(concrete_ami)
+        )
         tags = dict(args.tags)
         https = args.certificate_arn is not None
         listener_ports = (80, 443) if https else (80,)
@@ -222,6 +292,13 @@ class ServiceFleet(pulumi.ComponentResource):
             opts=child,
         )
 
+        access_logs = None
+        if args.access_logs is not None:
+            access_logs = {
+                "bucket": args.access_logs.bucket,
+                "prefix": args.access_logs.prefix,
+                "enabled": True,
+            }
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
@@ -230,6 +307,7 @@ class ServiceFleet(pulumi.ComponentResource):
             security_groups=[alb_sg.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.protect,
+            access_logs=access_logs,
             tags=tags,
             opts=child,
         )
@@ -254,8 +332,9 @@ class ServiceFleet(pulumi.ComponentResource):
             opts=child,
         )
         forward = [{"type": "forward", "target_group_arn": target_group.arn}]
+        listeners = []
         if https:
-            aws.lb.Listener(
+            https_listener = aws.lb.Listener(
                 f"{name}-https",
                 load_balancer_arn=alb.arn,
                 port=443,
@@ -266,6 +345,7 @@ class ServiceFleet(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+            listeners.append(https_listener)
             http_actions = [
                 {
                     "type": "redirect",
@@ -274,14 +354,16 @@ class ServiceFleet(pulumi.ComponentResource):
             ]
         else:
             http_actions = forward
-        aws.lb.Listener(
-            f"{name}-http",
-            load_balancer_arn=alb.arn,
-            port=80,
-            protocol="HTTP",
-            default_actions=http_actions,
-            tags=tags,
-            opts=child,
+        listeners.append(
+            aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=http_actions,
+                tags=tags,
+                opts=child,
+            )
         )
 
         role = aws.iam.Role(
@@ -294,7 +376,7 @@ class ServiceFleet(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(
             f"{name}-ssm-core", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child
         )
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.all(args.amp_workspace_arn, args.artifacts_bucket_arn).apply(
@@ -303,6 +385,26 @@ class ServiceFleet(pulumi.ComponentResource):
             opts=child,
         )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+
+        staged = [
+            aws.s3.BucketObjectv2(
+                f"{name}-artifact-{label}",
+                bucket=args.artifacts_bucket_name,
+                key=artifact.key,
+                source=pulumi.FileAsset(str(artifact.path)),
+                # The content's hash: a changed file is uploaded again on the next `up`.
+                source_hash=artifact.sha256,
+                checksum_algorithm="SHA256",
+                content_type="application/gzip",
+                tags=tags,
+                opts=child,
+            )
+            for label, artifact in (
+                ("service", args.artifacts.service),
+                ("node-exporter", args.artifacts.node_exporter),
+                ("prometheus", args.artifacts.prometheus),
+            )
+        ]
 
         user_data = pulumi.Output.all(args.artifacts_bucket_name, args.amp_remote_write_url).apply(
             lambda values: base64.b64encode(
@@ -313,10 +415,10 @@ class ServiceFleet(pulumi.ComponentResource):
                         region=args.region,
                         bucket=values[0],
                         port=args.port,
-                        service_version=args.service_version,
-                        prometheus_version=args.prometheus_version,
-                        node_exporter_version=args.node_exporter_version,
                         remote_write_url=values[1],
+                        service_artifact=args.artifacts.service,
+                        node_exporter_artifact=args.artifacts.node_exporter,
+                        prometheus_artifact=args.artifacts.prometheus,
                     )
                 ).encode()
             ).decode()
@@ -324,7 +426,7 @@ class ServiceFleet(pulumi.ComponentResource):
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"{args.service} {args.environment} instances",
-            image_id=args.image_id,
+            image_id=image_id,
             instance_type=args.instance_type,
             iam_instance_profile={"arn": profile.arn},
             vpc_security_group_ids=[instance_sg.id],
@@ -354,7 +456,9 @@ class ServiceFleet(pulumi.ComponentResource):
                 {"resource_type": "volume", "tags": tags},
             ],
             tags=tags,
-            opts=child,
+            # IAM is eventually consistent: the role's permissions exist before any instance
+            # can start from this template (the retries at boot cover propagation).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
         refresh = args.instance_refresh
@@ -363,11 +467,15 @@ class ServiceFleet(pulumi.ComponentResource):
             "checkpoint_delay": str(refresh.checkpoint_delay_seconds),
             "instance_warmup": str(refresh.instance_warmup_seconds),
             "min_healthy_percentage": refresh.min_healthy_percentage,
-            "auto_rollback": True,
+            # Off on purpose: the provider points the group at the new template version before
+            # it starts the refresh (terraform-provider-aws#34189) and passes no desired
+            # configuration, so a rollback would restore the new version. The alarms below stop
+            # a bad refresh instead; reverting is a new `pulumi up` (docs/stacks.md).
+            "auto_rollback": False,
             "skip_matching": True,
         }
-        if args.rollback_alarm_names:
-            preferences["alarm_specification"] = {"alarms": list(args.rollback_alarm_names)}
+        if args.refresh_alarm_names:
+            preferences["alarm_specification"] = {"alarms": list(args.refresh_alarm_names)}
         group = aws.autoscaling.Group(
             f"{name}-asg",
             name_prefix=f"{args.service}-{args.environment}-",
@@ -392,7 +500,13 @@ class ServiceFleet(pulumi.ComponentResource):
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in tags.items()
             ],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
+            # Instances start only once what they fetch at boot is in place: the artifacts,
+            # the network's endpoints, and the listeners that attach the target group.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["desiredCapacity"],
+                depends_on=[*staged, *listeners, *args.boot_dependencies],
+            ),
         )
         aws.autoscaling.Policy(
             f"{name}-cpu-tracking",
@@ -419,7 +533,9 @@ class ServiceFleet(pulumi.ComponentResource):
                 },
                 "target_value": float(args.requests_per_target),
             },
-            opts=child,
+            # ALBRequestCountPerTarget needs the target group attached to the load balancer,
+            # which the listeners do.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=listeners),
         )
 
         scheme = "https" if https else "http"

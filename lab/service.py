@@ -456,6 +456,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The replica's command line (exits 2 with a message on a bad one, as argparse does)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (the fleet's bundle: 0.0.0.0)"
+    )
     parser.add_argument("--replica", type=int, default=1)
     parser.add_argument("--traces-file", type=Path, default=Path("traces.jsonl"))
     parser.add_argument("--otlp-endpoint", default=None)
@@ -483,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         provider.shutdown()
 
     app.on_cleanup.append(_flush_traces)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from stacks.project import (
 )
 
 AWS = "aws"
+TOKEN_MARGIN_DAYS = 2  # the Grafana token outlives its rotation period by this much
 AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
 LOG_RETENTION_DAYS = (
@@ -143,6 +144,9 @@ LowercaseName = Annotated[
 ]
 TagValue = Annotated[str, AfterValidator(_tag_value)]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
+Sha256 = Annotated[
+    str, AfterValidator(_matching(r"[0-9a-f]{64}", "a SHA-256: 64 lowercase hex digits"))
+]
 
 
 def _aws_id(prefix: str) -> Any:
@@ -277,6 +281,11 @@ class FleetSettings(_Model):
     cpu_target_percent: float = Field(default=50.0, gt=0, le=100)
     requests_per_target: int = Field(default=1000, ge=1)
     certificate_arn: _arn("acm", "certificate") | None = None
+    # The upstream release tarballs (and wheels/ for the service bundle), downloaded beforehand:
+    # relative to the project or absolute. The program uploads them (docs/stacks.md).
+    downloads_dir: str = Field(default="artifacts/downloads", min_length=1)
+    prometheus_sha256: Sha256 | None = None
+    node_exporter_sha256: Sha256 | None = None
     # A security group takes 60 inbound rules; each range is one rule per listener (80, 443).
     ingress_cidrs: tuple[str, ...] = Field(default=("0.0.0.0/0",), min_length=1, max_length=30)
     instance_refresh: InstanceRefreshSettings = InstanceRefreshSettings()
@@ -347,8 +356,13 @@ class GrafanaSettings(_Model):
     """Amazon Managed Grafana and the Grafana objects declared in it."""
 
     enabled: bool = True
+    # The AMG versions the AMP plugin data source is declared for (docs/stacks.md, Grafana).
+    version: Literal["10.4", "12.4", "13.2"] = "12.4"
     authentication_providers: tuple[Literal["AWS_SSO", "SAML"], ...] = ("AWS_SSO",)
     token_ttl_seconds: int = Field(default=2_592_000, ge=60, le=2_592_000)
+    # The token is replaced on the first `pulumi up` of each period (30 days at most, less
+    # the 2-day margin it must outlive its period by).
+    token_rotation_days: int = Field(default=14, ge=1, le=28)
 
     @field_validator("authentication_providers")
     @classmethod
@@ -577,6 +591,7 @@ class StackSettings(_Model):
     platform: PlatformSettings
     aws: AwsSettings
     specs_path: Path  # slo.specs_dir, resolved inside the project
+    project_dir: Path  # where Pulumi.yaml is: relative folders (fleet.downloads_dir) start there
 
     @property
     def tags(self) -> dict[str, str]:
@@ -675,6 +690,13 @@ def _cross_checks(view: _View, raw: Mapping[str, Any], project_dir: Path) -> lis
     def add(key: str, message: str) -> None:
         found.append((key, message))
 
+    token = view.get("grafana.token_rotation_days", "grafana.token_ttl_seconds")
+    if token and (token[0] + TOKEN_MARGIN_DAYS) * 86_400 > token[1]:
+        add(
+            "grafana.token_rotation_days",
+            f"must be at least {TOKEN_MARGIN_DAYS} days shorter than grafana.token_ttl_seconds "
+            f"({token[1]} s): the token must outlive its rotation period",
+        )
     if (v := view.get("fleet.min_size", "fleet.max_size")) and v[1] < v[0]:
         add("fleet.max_size", f"must be at least fleet.min_size ({v[0]})")
     if (v := view.get("fleet.min_size", "fleet.max_size", "fleet.desired_capacity")) and not (
@@ -749,6 +771,22 @@ def _validate(
 
 
 PAGED_STACKS = ("prod",)  # stacks that must page someone
+HTTPS_STACKS = ("prod",)  # stacks that must serve HTTPS (port 80 only redirects)
+
+
+def _https_checks(stack: str, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A stack that must serve HTTPS names its certificate: (key, message) pairs."""
+    fleet = raw.get("fleet")
+    certificate = fleet.get("certificate_arn") if isinstance(fleet, dict) else None
+    if stack in HTTPS_STACKS and not certificate:
+        return [
+            (
+                "fleet.certificate_arn",
+                f"must name an ACM certificate in {stack}: without one the load balancer "
+                "serves plain HTTP (docs/stacks.md, HTTPS)",
+            )
+        ]
+    return []
 
 
 def _stack_checks(stack: str, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -803,6 +841,7 @@ def parse_settings(
         Problem(message, file=source, field=f"{PROJECT}:{key}")
         for key, message in _cross_checks(view, spaces[PROJECT], project_dir)
         + _stack_checks(stack, spaces[PROJECT])
+        + _https_checks(stack, spaces[PROJECT])
     ]
     if problems or platform is None or aws is None:
         if len(problems) > MAX_PROBLEMS:
@@ -815,6 +854,7 @@ def parse_settings(
         platform=platform,
         aws=aws,
         specs_path=folder_inside(project_dir, platform.slo.specs_dir),
+        project_dir=project_dir,
     )
 
 

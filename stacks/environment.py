@@ -9,18 +9,27 @@ depending on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from artifacts import ArtifactSpec, FleetArtifacts, build_fleet_artifacts
 from components.alarms import AlarmNames, Alarms, AlarmsArgs
 from components.network import ExistingVpc, Network, NetworkArgs
 from components.observability import GrafanaArgs, Observability, ObservabilityArgs, RuleSource
 from components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
-from components.service_fleet import InstanceRefresh, ServiceFleet, ServiceFleetArgs
+from components.service_fleet import (
+    AccessLogs,
+    InstanceRefresh,
+    ServiceFleet,
+    ServiceFleetArgs,
+    resolve_image_id,
+)
 from components.topics import AlertTopics, AlertTopicsArgs, Receiver
 from sre_platform.durations import parse_duration
+from sre_platform.errors import Problem, StackConfigError
 from stacks.config import AwsSettings, ReceiverSettings, SecretValue, StackSettings
 
 
@@ -108,13 +117,58 @@ def aws_provider(name: str, settings: AwsSettings, tags: dict[str, str]) -> aws.
     )
 
 
-def build(settings: StackSettings) -> StackOutputs:
-    """Declare every resource of one environment and return its outputs."""
+def fleet_artifacts(settings: StackSettings, preview: bool) -> FleetArtifacts:
+    """Build what the fleet's instances fetch (deploy-time input, like the compiled rules).
+
+    A missing or unpinned download stops a deployment, and is a warning in a preview (CI
+    previews and ``sre stack render`` run without the downloads); a download that differs from
+    its pin stops both. Problems name the config key to fix.
+    """
+    f = settings.platform.fleet
+    downloads = Path(f.downloads_dir)
+    built = build_fleet_artifacts(
+        ArtifactSpec(
+            out_dir=settings.project_dir / "build" / "artifacts",
+            downloads_dir=downloads
+            if downloads.is_absolute()
+            else settings.project_dir / downloads,
+            service=settings.platform.tags.service,
+            service_version=f.service_version,
+            prometheus_version=f.prometheus_version,
+            node_exporter_version=f.node_exporter_version,
+            prometheus_sha256=f.prometheus_sha256,
+            node_exporter_sha256=f.node_exporter_sha256,
+        )
+    )
+    source = f"Pulumi.{settings.stack}.yaml"
+    problems = [
+        Problem(
+            problem.message,
+            file=source,
+            field="sre-platform:fleet."
+            + ("downloads_dir" if problem.missing else f"{problem.what}_sha256"),
+        )
+        for problem in built.problems
+    ]
+    if problems and (not preview or any(problem.fatal for problem in built.problems)):
+        raise StackConfigError(problems)
+    for problem in problems:
+        pulumi.log.warn(f"{problem}; `pulumi up` refuses to deploy until it is fixed")
+    return built
+
+
+def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
+    """Declare every resource of one environment and return its outputs.
+
+    ``today`` (default: the current date in UTC) picks the Grafana token's rotation period.
+    """
     platform = settings.platform
     tags = settings.tags
     prefix = settings.prefix
     region = settings.aws.region
+    today = today or datetime.now(UTC).date()
     rule_sources = compile_rules(settings)
+    staged = fleet_artifacts(settings, preview=pulumi.runtime.is_dry_run())
 
     provider = aws_provider("aws", settings.aws, tags)
     opts = pulumi.ResourceOptions(providers={"aws": provider})
@@ -218,8 +272,11 @@ def build(settings: StackSettings) -> StackOutputs:
             alert_manager=obs.alert_manager,
             grafana=(
                 GrafanaArgs(
+                    today=today,
+                    version=gf.version,
                     authentication_providers=gf.authentication_providers,
                     token_ttl_seconds=gf.token_ttl_seconds,
+                    token_rotation_days=gf.token_rotation_days,
                 )
                 if gf.enabled
                 else None
@@ -250,19 +307,23 @@ def build(settings: StackSettings) -> StackOutputs:
             max_size=f.max_size,
             desired_capacity=f.desired_capacity,
             instance_type=f.instance_type,
-            image_id=f.image_id,
+            image_id=resolve_image_id(f.image_id, pulumi.InvokeOutputOptions(provider=provider)),
+            artifacts=staged,
+            access_logs=(
+                AccessLogs(bucket=elb["bucket"], prefix=elb["prefix"])
+                if (elb := logs.elb_access_logs)
+                else None
+            ),
+            boot_dependencies=network.endpoints,
             volume_size_gb=f.volume_size_gb,
             port=f.service_port,
             health_check_path=f.health_check_path,
-            service_version=f.service_version,
-            prometheus_version=f.prometheus_version,
-            node_exporter_version=f.node_exporter_version,
             cpu_target_percent=f.cpu_target_percent,
             requests_per_target=f.requests_per_target,
             certificate_arn=f.certificate_arn,
             ingress_cidrs=f.ingress_cidrs,
             artifacts_kms_key_arn=b.kms_key_arn,
-            rollback_alarm_names=names.rollback,
+            refresh_alarm_names=names.rollback,
             instance_refresh=InstanceRefresh(
                 checkpoint_percentages=refresh.checkpoint_percentages,
                 checkpoint_delay_seconds=int(parse_duration(refresh.checkpoint_delay)),

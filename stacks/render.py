@@ -279,11 +279,14 @@ def run_mocked(
     stack: str = "test",
     config: Mapping[str, Any] | None = None,
     region: str = "us-east-1",
+    preview: bool = True,
 ) -> tuple[tuple[RenderedResource, ...], T]:
     """Run ``program`` under the mock runtime; return what it declared and what it returned.
 
     ``config`` maps full keys (``sre-platform:fleet``) to values, as in a stack file. Each run
-    gets a fresh root stack and config, isolated in its own context.
+    gets a fresh root stack and config, isolated in its own context. ``preview``: the program
+    sees a preview (``pulumi.runtime.is_dry_run()``), as ``pulumi preview`` would show it;
+    False for what ``pulumi up`` would do.
     """
     _ensure_event_loop()
     platform_mocks = PlatformMocks(region=region)
@@ -292,7 +295,7 @@ def run_mocked(
     def run() -> T:
         settings.ROOT.set(None)
         mocks.set_mocks(
-            platform_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor
+            platform_mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor
         )
         pulumi.runtime.set_all_config(
             {key: encode_config_value(value) for key, value in (config or {}).items()}, []

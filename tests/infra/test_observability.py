@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
 import yaml
@@ -11,6 +13,7 @@ import yaml
 from alerting.generate import Rule, RuleGroup
 from alerting.render import group_dict
 from components.observability import (
+    AMP_DATA_SOURCE_TYPE,
     NAMESPACE_NAME_MAX,
     Dashboard,
     GrafanaArgs,
@@ -19,6 +22,8 @@ from components.observability import (
     RuleSource,
     namespace_name,
     pack_rule_namespaces,
+    token_name,
+    token_period_start,
 )
 from tests.infra.conftest import TAGS, declare, of_type
 
@@ -26,6 +31,8 @@ PAGE = "arn:aws:sns:us-east-1:123456789012:exchange-test-page"
 TICKET = "arn:aws:sns:us-east-1:123456789012:exchange-test-ticket"
 NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
 AMP_NAME = re.compile(r"^[0-9A-Za-z][-.0-9A-Z_a-z]*$")
+TODAY = date(2026, 3, 5)
+GRAFANA = GrafanaArgs(today=TODAY)
 
 
 def _group(name: str, rules: int = 3) -> RuleGroup:
@@ -49,6 +56,7 @@ def _observability(**options: object) -> dict:
         "page_topic_arn": PAGE,
         "ticket_topic_arn": TICKET,
         "rule_sources": SOURCES,
+        "grafana": GRAFANA,
         **options,
     }
     return declare(lambda: Observability("obs", ObservabilityArgs(**args)))
@@ -162,12 +170,100 @@ def test_grafana_has_a_role_a_token_a_provider_and_an_amp_data_source(obs: dict)
     assert provider.type == "pulumi:providers:grafana"
     assert provider.inputs["auth"] == "[secret]"
     assert provider.inputs["url"].startswith("https://g-")
-    source = obs["obs-amp-datasource"]
-    assert source.type == "grafana:oss/dataSource:DataSource"
-    assert source.inputs["type"] == "prometheus"
+
+
+def test_the_workspace_runs_the_pinned_grafana_version(obs: dict) -> None:
+    assert obs["obs-grafana"].inputs["grafanaVersion"] == "12.4"
+    pinned = _observability(grafana=GrafanaArgs(today=TODAY, version="13.2"))
+    assert pinned["obs-grafana"].inputs["grafanaVersion"] == "13.2"
+
+
+def test_amp_is_read_through_the_amp_plugin_with_the_workspace_role(obs: dict) -> None:
+    sources = of_type(obs, "grafana:oss/dataSource:DataSource")
+    assert [s.inputs["type"] for s in sources] == ["grafana-amazonprometheus-datasource"]
+    (source,) = sources
+    assert AMP_DATA_SOURCE_TYPE == "grafana-amazonprometheus-datasource"
     assert source.inputs["url"].startswith("https://aps-workspaces.us-east-1.amazonaws.com/")
     settings = json.loads(source.inputs["jsonDataEncoded"])
-    assert settings["sigV4Auth"] is True and settings["sigV4Region"] == "us-east-1"
+    assert settings == {
+        "authType": "ec2_iam_role",
+        "defaultRegion": "us-east-1",
+        "httpMethod": "POST",
+    }
+
+
+@pytest.mark.parametrize(
+    ("today", "days", "start"),
+    [
+        pytest.param(
+            date(1970, 1, 1), 14, date(1970, 1, 1), id="the first period starts at the epoch"
+        ),
+        pytest.param(
+            date(2026, 3, 5), 14, date(2026, 2, 26), id="a day inside a period maps to its start"
+        ),
+        pytest.param(
+            date(2026, 2, 26), 14, date(2026, 2, 26), id="a period's first day is its start"
+        ),
+        pytest.param(
+            date(2026, 3, 11), 14, date(2026, 2, 26), id="a period's last day is still in it"
+        ),
+        pytest.param(
+            date(2026, 3, 12), 14, date(2026, 3, 12), id="the next day starts a new period"
+        ),
+        pytest.param(
+            date(2026, 3, 5), 1, date(2026, 3, 5), id="a one-day period is the day itself"
+        ),
+    ],
+)
+def test_the_rotation_period_of_a_day(today: date, days: int, start: date) -> None:
+    assert token_period_start(today, days) == start
+    assert token_name(today, days) == f"pulumi-{start:%Y%m%d}"
+
+
+def test_the_token_name_changes_at_each_period_and_only_then() -> None:
+    names = [token_name(date(2026, 1, 1) + timedelta(days=n), 14) for n in range(365)]
+    changes = [n for n in range(1, 365) if names[n] != names[n - 1]]
+    assert all(b - a == 14 for a, b in pairwise(changes))
+    assert len(set(names)) == len(changes) + 1
+
+
+def test_the_token_is_named_after_the_rotation_period_and_lives_thirty_days(obs: dict) -> None:
+    token = obs["obs-grafana-token"].inputs
+    assert token["name"] == "pulumi-20260226"
+    assert token["secondsToLive"] == 30 * 86_400
+    later = _observability(grafana=GrafanaArgs(today=date(2026, 3, 12)))
+    assert later["obs-grafana-token"].inputs["name"] == "pulumi-20260312"
+    same = _observability(grafana=GrafanaArgs(today=date(2026, 3, 11)))
+    assert same["obs-grafana-token"].inputs["name"] == token["name"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            {"version": "9.4"}, "Grafana version", id="a version without the AMP plugin is refused"
+        ),
+        pytest.param(
+            {"token_rotation_days": 29},
+            "outlive its rotation period",
+            id="a period the token cannot outlive is refused",
+        ),
+        pytest.param(
+            {"token_rotation_days": 7, "token_ttl_seconds": 8 * 86_400},
+            "outlive",
+            id="a token shorter than its period plus the margin is refused",
+        ),
+        pytest.param(
+            {"token_ttl_seconds": 31 * 86_400},
+            "at most",
+            id="a token longer than AMG allows is refused",
+        ),
+        pytest.param({"token_rotation_days": 0}, "outlive", id="a period of zero days is refused"),
+    ],
+)
+def test_grafana_settings_the_token_cannot_honour_are_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        GrafanaArgs(today=TODAY, **options)
 
 
 def test_the_grafana_role_may_only_read_this_workspace(obs: dict) -> None:
@@ -207,5 +303,5 @@ def test_what_an_emulator_lacks_can_be_switched_off() -> None:
 
 
 def test_saml_sign_in_is_passed_through() -> None:
-    obs = _observability(grafana=GrafanaArgs(authentication_providers=("SAML",)))
+    obs = _observability(grafana=GrafanaArgs(today=TODAY, authentication_providers=("SAML",)))
     assert obs["obs-grafana"].inputs["authenticationProviders"] == ["SAML"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import yaml
 
 from alerting import compile_specs
 from stacks.config import load_stack_file
-from stacks.render import Rendering
+from stacks.environment import build
+from stacks.render import Rendering, run_mocked
 from tests.infra.conftest import PROJECT_DIR, STACKS
 
 NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
@@ -58,7 +60,8 @@ def test_every_stack_exports_what_an_operator_needs(renderings: dict, stack: str
     outputs = renderings[stack].outputs
     grafana = load_stack_file(PROJECT_DIR, stack).platform.grafana.enabled
     assert set(outputs) == EXPORTS | ({"grafana_url"} if grafana else set())
-    assert outputs["load_balancer_url"].startswith("http://")
+    https = load_stack_file(PROJECT_DIR, stack).platform.fleet.certificate_arn is not None
+    assert outputs["load_balancer_url"].startswith("https://" if https else "http://")
     assert outputs["amp_remote_write_url"].endswith("/api/v1/remote_write")
     assert outputs["amp_remote_write_url"].startswith(outputs["amp_query_url"] + "/")
     assert re.fullmatch(
@@ -208,3 +211,97 @@ def test_the_provider_tags_everything_by_default(renderings: dict, stack: str) -
     assert default_tags == {
         "tags": {"service": "exchange", "environment": stack, "owner": "sre-team"}
     }
+
+
+# --- issue 9: Grafana reads AMP, the fleet boots and rolls out safely, prod serves HTTPS ------
+
+LISTENER = "aws:lb/listener:Listener"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s != "local"])
+def test_grafana_runs_a_pinned_version_and_reads_amp_through_the_amp_plugin(
+    renderings: dict, stack: str
+) -> None:
+    (workspace,) = renderings[stack].of_type("aws:grafana/workspace:Workspace")
+    assert workspace.inputs["grafanaVersion"] == "12.4"
+    sources = renderings[stack].of_type("grafana:oss/dataSource:DataSource")
+    assert sources and all(
+        s.inputs["type"] == "grafana-amazonprometheus-datasource" for s in sources
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_launch_template_holds_a_concrete_ami_and_rolls_out_without_auto_rollback(
+    renderings: dict, stack: str
+) -> None:
+    (template,) = renderings[stack].of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert re.fullmatch(r"ami-[0-9a-f]{17}", template.inputs["imageId"])
+    (group,) = renderings[stack].of_type("aws:autoscaling/group:Group")
+    assert group.inputs["instanceRefresh"]["preferences"]["autoRollback"] is False
+
+
+def test_prod_serves_https_with_its_certificate_and_port_80_only_redirects(
+    renderings: dict,
+) -> None:
+    prod = renderings["prod"]
+    listeners = {r.inputs["port"]: r.inputs for r in prod.of_type(LISTENER)}
+    assert set(listeners) == {80, 443}
+    https = listeners[443]
+    certificate = load_stack_file(PROJECT_DIR, "prod").platform.fleet.certificate_arn
+    assert https["protocol"] == "HTTPS" and https["certificateArn"] == certificate
+    assert https["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert [a["type"] for a in listeners[80]["defaultActions"]] == ["redirect"]
+    assert listeners[80]["defaultActions"][0]["redirect"]["statusCode"] == "HTTP_301"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_load_balancer_writes_access_logs_to_the_logs_bucket(
+    renderings: dict, stack: str
+) -> None:
+    rendering = renderings[stack]
+    (alb,) = rendering.of_type("aws:lb/loadBalancer:LoadBalancer")
+    logs = alb.inputs["accessLogs"]
+    assert logs["enabled"] is True and logs["prefix"]
+    assert logs["bucket"] == rendering.outputs["logs_bucket"]
+    # the bucket name comes through the logs bucket's policy: the grant exists first
+    assert "logs-policy" in alb.dependencies["accessLogs"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_first_deployment_stages_what_instances_fetch_before_they_start(
+    renderings: dict, stack: str
+) -> None:
+    rendering = renderings[stack]
+    uploads = rendering.of_type(OBJECT)
+    assert sorted(u.inputs["key"].split("/")[0] for u in uploads) == ["releases", "tools", "tools"]
+    assert all(u.inputs["bucket"] == rendering.outputs["artifacts_bucket"] for u in uploads)
+    (service,) = [u for u in uploads if u.inputs["key"].startswith("releases/")]
+    assert re.fullmatch(r"[0-9a-f]{64}", service.inputs["sourceHash"])
+    (template,) = rendering.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    (group,) = rendering.of_type("aws:autoscaling/group:Group")
+    assert template.depends_on == ("fleet-policy",)
+    endpoints = {r.name for r in rendering.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert endpoints  # every stack has its endpoints on
+    listeners = {r.name for r in rendering.of_type(LISTENER)}
+    assert set(group.depends_on) == {u.name for u in uploads} | listeners | endpoints
+
+
+def _prod_on(today: date):
+    settings = load_stack_file(PROJECT_DIR, "prod")
+    resources, _ = run_mocked(lambda: build(settings, today=today), stack="prod")
+    (token,) = [r for r in resources if r.type.endswith("WorkspaceServiceAccountToken")]
+    return token.inputs["name"]
+
+
+def test_any_up_after_a_rotation_boundary_replaces_the_grafana_token() -> None:
+    days = load_stack_file(PROJECT_DIR, "prod").platform.grafana.token_rotation_days
+    start = date(2026, 2, 26)  # a period start for 14 days (periods count from 1970-01-01)
+    assert (start - date(1970, 1, 1)).days % days == 0
+    first, last_day, next_period = (
+        _prod_on(start),
+        _prod_on(start + timedelta(days=days - 1)),
+        _prod_on(start + timedelta(days=days)),
+    )
+    assert first == last_day == "pulumi-20260226"
+    assert next_period == f"pulumi-{start + timedelta(days=days):%Y%m%d}"
