@@ -34,7 +34,6 @@ from stacks.program import main
 from stacks.project import read_stack_config
 from stacks.render import Rendering, resolve, run_mocked
 from tests.infra.conftest import PROJECT_DIR, STACKS
-from tests.infra.test_policy import PENDING
 
 runner = CliRunner()
 TAGS = {"service": "exchange", "environment": "prod", "owner": "sre-team"}
@@ -46,11 +45,6 @@ def _check(*args: str, project: Path = PROJECT_DIR) -> Any:
     return runner.invoke(app, ["stack", "check", "--project-dir", str(project), *args])
 
 
-@pytest.mark.xfail(
-    bool(PENDING),
-    reason="the fleet and Grafana fixes of issue 9 have not landed yet",
-    strict=True,
-)
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_passes_the_baseline(stack: str) -> None:
     result = _check("--stack", stack)
