@@ -41,6 +41,8 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 SNS_TOPIC = "aws:sns/topic:Topic"
 SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+# AWS Chatbot subscribes a Slack channel to the topics it lists (its own subscription).
+CHATBOT_SLACK = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 ALARM_ACTIONS = ("alarmActions", "okActions", "insufficientDataActions")
@@ -402,7 +404,8 @@ def buckets_secured(resources: Sequence[Resource]) -> list[tuple[Resource, str]]
 
 def alert_topics_subscribed(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
     """An SNS topic that CloudWatch alarms or the AMP alert manager publish to has at least one
-    aws.sns.TopicSubscription: otherwise alerts are published and nobody is notified."""
+    subscriber (an aws.sns.TopicSubscription, or an AWS Chatbot Slack channel configuration
+    listing it): otherwise alerts are published and nobody is notified."""
     publishers: dict[str, list[str]] = {}
     subscribed: set[str] = set()
     for r in resources:
@@ -416,6 +419,8 @@ def alert_topics_subscribed(resources: Sequence[Resource]) -> list[tuple[Resourc
             publishers.setdefault(topic, []).append(r.name)
         if r.type == SNS_SUBSCRIPTION:
             subscribed |= r.came_from("topic")
+        elif r.type == CHATBOT_SLACK:
+            subscribed |= r.came_from("snsTopicArns")
     return [
         (
             topic,

@@ -422,6 +422,7 @@ def _r(type_token: str, name: str, inputs: dict | None = None, **dependencies: t
 TOPIC = "aws:sns/topic:Topic"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+CHATBOT = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
 DEFINITION = "aws:amp/alertManagerDefinition:AlertManagerDefinition"
 GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -458,6 +459,15 @@ STACK_CASES = [
         ],
         [],
         id="a topic with a subscription passes",
+    ),
+    pytest.param(
+        [
+            _r(TOPIC, "page"),
+            _r(ALARM, "errors", alarmActions=("page",)),
+            _r(CHATBOT, "slack", {"slackChannelId": "C1"}, snsTopicArns=("page",)),
+        ],
+        [],
+        id="a topic a Chatbot Slack channel configuration lists passes",
     ),
     pytest.param(
         [
