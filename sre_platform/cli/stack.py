@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from sre_platform.cli.output import print_json, progress
 from sre_platform.text import printable
+
+if TYPE_CHECKING:
+    from stacks.render import Rendering
 
 
 class OutputFormat(StrEnum):
@@ -34,6 +38,19 @@ STACK_HELP = "Stack name (a Pulumi.<stack>.yaml)."
 PROJECT_HELP = "Where Pulumi.yaml is."
 
 
+def _render(stack: str, project_dir: Path) -> Rendering:
+    """Check the project and the stack's name (said before any wait), then render the stack
+    under Pulumi's mock runtime, with progress on stderr."""
+    from stacks.project import check_project, stack_file
+
+    check_project(project_dir)
+    stack_file(project_dir, stack)
+    with progress(f"rendering stack {stack} under Pulumi's mock runtime"):
+        from stacks.render import render_stack  # imports Pulumi: a second or more
+
+        return render_stack(project_dir, stack)
+
+
 @app.command()
 def render(
     stack: str = typer.Option(..., "--stack", "-s", help=STACK_HELP),
@@ -46,16 +63,8 @@ def render(
     ),
 ) -> None:
     """Run the program for STACK's config under mocks and print every declared resource."""
-    from stacks.project import check_project, stack_file
-
     as_json = as_json or output_format is OutputFormat.json
-
-    check_project(project_dir)  # a wrong folder, a bad or unknown name: said before any wait
-    stack_file(project_dir, stack)
-    with progress(f"rendering stack {stack} under Pulumi's mock runtime"):
-        from stacks.render import render_stack  # imports Pulumi: a second or more
-
-        rendering = render_stack(project_dir, stack)
+    rendering = _render(stack, project_dir)
     if as_json:
         print_json(rendering.as_json())
         return
@@ -83,15 +92,8 @@ def check(
 ) -> None:
     """Render STACK offline and run the security baseline over it (the rules of
     `pulumi preview --policy-pack policy`); exit 1 on any violation."""
-    from stacks.project import check_project, stack_file
-
-    check_project(project_dir)
-    stack_file(project_dir, stack)
-    with progress(f"rendering stack {stack} under Pulumi's mock runtime") as update:
-        from stacks.render import render_stack
-
-        rendering = render_stack(project_dir, stack)
-        update(f"checking {len(rendering.resources)} resources against the security baseline")
+    rendering = _render(stack, project_dir)
+    with progress(f"checking {len(rendering.resources)} resources against the security baseline"):
         from stacks.check import check_rendering
 
         result = check_rendering(rendering)
