@@ -3,25 +3,8 @@ policy, the VPC, and CreateFlowLogs with the rendered destination, as the provid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto import mock_aws
-
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
 
 
 @pytest.mark.parametrize("stack", ["local", "prod"])
