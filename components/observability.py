@@ -11,7 +11,8 @@
   token that is replaced every ``token_rotation_days`` (its name carries the rotation period,
   taken from the deployment's date), a Grafana provider bound to that workspace, and an AMP
   data source of the Amazon Managed Service for Prometheus plugin's type, signing with the
-  workspace's IAM role. Dashboards (``dashboards``) are declared in that Grafana when given.
+  workspace's IAM role. Dashboards (``dashboards``, built by the dashboards package) are declared
+  in that Grafana when given, in one folder of their own, after the data source they query.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ DEFAULT_NAMESPACE_MAX_BYTES = 512 * 1024
 # Amazon Managed Service for Prometheus's own Grafana plugin: AMG 12 removed SigV4 from the
 # core `prometheus` type, so this is the type that can sign requests to AMP.
 AMP_DATA_SOURCE_TYPE = "grafana-amazonprometheus-datasource"
+# The data source's fixed uid: dashboards name it (with its type) in their panels' queries.
+AMP_DATA_SOURCE_UID = "amp"
+# The Grafana folder that holds the platform's dashboards.
+DASHBOARD_FOLDER_UID = "sre-platform"
+DASHBOARD_FOLDER_TITLE = "sre-platform: SLOs, service and hosts"
 # AMG versions (pulumi-aws: 9.4, 10.4, 12.4, 13.2) offered for the workspace; 12.4 is the one
 # the platform targets: the first where AWS's guide makes that plugin the way to sign for AMP.
 GRAFANA_VERSIONS = ("10.4", "12.4", "13.2")
@@ -198,10 +204,33 @@ def token_name(today: date, rotation_days: int) -> str:
 
 @dataclass(frozen=True)
 class Dashboard:
-    """A Grafana dashboard to declare: a short name and its JSON model."""
+    """A Grafana dashboard to declare: a short name (it names the resource) and its JSON model."""
 
     name: str
     config_json: str
+
+    @property
+    def uid(self) -> str | None:
+        """The dashboard's ``uid`` in its model (None: Grafana makes one up)."""
+        model = json.loads(self.config_json)
+        if not isinstance(model, dict):
+            raise ValueError(f"dashboard {self.name!r}: its JSON model must be an object")
+        uid = model.get("uid")
+        return str(uid) if uid else None
+
+
+def check_dashboards(dashboards: Sequence[Dashboard]) -> None:
+    """Refuse dashboards that would collide: the same name (resource) or the same uid (Grafana).
+
+    A model that is not a JSON object is a ``ValueError`` naming the dashboard.
+    """
+    for what, values in (
+        ("names", [d.name for d in dashboards]),
+        ("uids", [uid for d in dashboards if (uid := d.uid)]),
+    ):
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"dashboards share {what}: {', '.join(duplicates)}")
 
 
 @dataclass(frozen=True)
@@ -238,9 +267,9 @@ class ObservabilityArgs:
     """Arguments of :class:`Observability`.
 
     ``rule_sources`` are the compiler's output (the component compiles nothing).
-    ``grafana`` None (the default) leaves out AMG; ``dashboards`` are declared in AMG when
-    given (a later issue supplies them). ``alert_manager`` and ``logging`` switch off what an
-    emulator lacks.
+    ``grafana`` None (the default) leaves out AMG; ``dashboards`` (the dashboards package's
+    output) are declared in AMG when given, in a folder with ``DASHBOARD_FOLDER_UID``.
+    ``alert_manager`` and ``logging`` switch off what an emulator lacks.
     """
 
     prefix: str
@@ -277,6 +306,7 @@ class Observability(pulumi.ComponentResource):
         tags = dict(args.tags)
         if args.dashboards and args.grafana is None:
             raise ValueError("dashboards need Grafana: pass grafana settings too")
+        check_dashboards(args.dashboards)
 
         logging_configuration = None
         if args.logging:
@@ -411,10 +441,10 @@ class Observability(pulumi.ComponentResource):
             opts=child,
         )
         in_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
-        grafana.oss.DataSource(
+        data_source = grafana.oss.DataSource(
             f"{name}-amp-datasource",
             name="Amazon Managed Prometheus",
-            uid="amp",
+            uid=AMP_DATA_SOURCE_UID,
             type=AMP_DATA_SOURCE_TYPE,
             url=workspace.prometheus_endpoint,
             is_default=True,
@@ -423,11 +453,35 @@ class Observability(pulumi.ComponentResource):
             # go first or the new one collides with it.
             opts=pulumi.ResourceOptions(parent=self, provider=provider, delete_before_replace=True),
         )
-        for dashboard in args.dashboards:
+        if args.dashboards:
+            self._dashboards(name, args.dashboards, in_grafana, data_source)
+        return url
+
+    def _dashboards(
+        self,
+        name: str,
+        dashboards: Sequence[Dashboard],
+        in_grafana: pulumi.ResourceOptions,
+        data_source: grafana.oss.DataSource,
+    ) -> None:
+        # A fixed uid (stable links); Grafana refuses to delete it while it holds a dashboard
+        # this program does not manage (one saved into it by hand), instead of deleting that too.
+        folder = grafana.oss.Folder(
+            f"{name}-dashboard-folder",
+            uid=DASHBOARD_FOLDER_UID,
+            title=DASHBOARD_FOLDER_TITLE,
+            prevent_destroy_if_not_empty=True,
+            opts=in_grafana,
+        )
+        # The panels query the data source by uid: it exists before any dashboard does.
+        after_data_source = pulumi.ResourceOptions.merge(
+            in_grafana, pulumi.ResourceOptions(depends_on=[data_source])
+        )
+        for dashboard in dashboards:
             grafana.oss.Dashboard(
                 f"{name}-dashboard-{dashboard.name}",
                 config_json=dashboard.config_json,
+                folder=folder.uid,
                 overwrite=True,
-                opts=in_grafana,
+                opts=after_data_source,
             )
-        return url
