@@ -80,13 +80,29 @@ def _grouped(query: str) -> str:
 
 def latency_sli_expr(sli: LatencySLI, window: str) -> str:
     """Bad events are all requests minus those in the bucket at the threshold."""
+    total, good = _latency_rates(sli, window)
+    return f"(\n  {total}\n  -\n  {good}\n)\n/\n({total})\n"
+
+
+def _latency_rates(sli: LatencySLI, window: str) -> tuple[str, str]:
+    """All requests per second and those at or under the threshold, over ``window``."""
     matchers = selector_matchers(sli.selector)
     le = f'le=~"{le_pattern(sli.threshold)}"'
     bucket = f"{sli.histogram}_bucket{{{matchers + ', ' if matchers else ''}{le}}}"
     count = f"{sli.histogram}_count{{{matchers}}}" if matchers else f"{sli.histogram}_count"
-    total = f"sum(rate({count}[{window}]))"
-    good = f"sum(rate({bucket}[{window}]))"
-    return f"(\n  {total}\n  -\n  {good}\n)\n/\n({total})\n"
+    return f"sum(rate({count}[{window}]))", f"sum(rate({bucket}[{window}]))"
+
+
+def event_rate_exprs(slo: SLO, window: str) -> tuple[str, str] | None:
+    """The error and total events per second of the SLI over ``window``; None for a raw SLI
+    (an error-ratio query has no events to add up)."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return with_window(sli.error_query, window), with_window(sli.total_query, window)
+    if isinstance(sli, LatencySLI):
+        total, good = _latency_rates(sli, window)
+        return f"{total}\n-\n{good}\n", total
+    return None
 
 
 def period_sli_expr(slo: SLO, period: str) -> str:
@@ -97,6 +113,57 @@ def period_sli_expr(slo: SLO, period: str) -> str:
         f"/ ignoring ({names.LABEL_WINDOW})\n"
         f"count_over_time({base}[{period}])\n"
     )
+
+
+def derived_sli_expr(slo: SLO, base: str, window: str) -> str:
+    """The SLI over ``window`` from the event-rate recordings over ``base``: a ratio of sums
+    (every event weighs the same), never a mean of ratios."""
+    selector = slo_selector(slo)
+    error = f"{names.sli_error_events_record(base)}{selector}"
+    total = f"{names.sli_total_events_record(base)}{selector}"
+    return f"sum_over_time({error}[{window}])\n/\nsum_over_time({total}[{window}])\n"
+
+
+def efficient_sli_recordings(slo: SLO, catalog: WindowCatalog) -> RuleGroup | None:
+    """The efficient mode's SLI group; None for a raw SLI, which keeps the default rules.
+
+    The raw series are read once, over the shortest window, into two recordings (error and
+    total events per second); that window's ratio divides them, and every longer window and
+    the period add them up over time. Prometheus evaluates a group's rules in order, so each
+    rule reads the recordings of the same evaluation.
+    """
+    base_seconds = min(catalog.sli_windows)
+    base = format_duration(base_seconds)
+    rates = event_rate_exprs(slo, base)
+    if rates is None:
+        return None
+    labels = slo_labels(slo)
+    base_labels = _sorted({**labels, names.LABEL_WINDOW: base})
+    selector = slo_selector(slo)
+    rules = [
+        Rule(record=names.sli_error_events_record(base), expr=rates[0], labels=base_labels),
+        Rule(record=names.sli_total_events_record(base), expr=rates[1], labels=base_labels),
+        Rule(
+            record=names.sli_error_record(base),
+            expr=(
+                f"{names.sli_error_events_record(base)}{selector}\n/\n"
+                f"{names.sli_total_events_record(base)}{selector}\n"
+            ),
+            labels=base_labels,
+        ),
+    ]
+    for seconds in catalog.sli_windows:
+        if seconds == base_seconds:
+            continue
+        window = format_duration(seconds)
+        rules.append(
+            Rule(
+                record=names.sli_error_record(window),
+                expr=derived_sli_expr(slo, base, window),
+                labels=_sorted({**labels, names.LABEL_WINDOW: window}),
+            )
+        )
+    return RuleGroup(names.GROUP_SLI + slo.id, tuple(rules))
 
 
 def sli_recordings(slo: SLO, catalog: WindowCatalog) -> RuleGroup:
@@ -207,10 +274,15 @@ def alert_rules(slo: SLO, catalog: WindowCatalog) -> RuleGroup | None:
     return RuleGroup(names.GROUP_ALERTS + slo.id, rules) if rules else None
 
 
-def slo_groups(slo: SLO, version: str) -> tuple[RuleGroup, ...]:
-    """All rule groups of one SLO, in Sloth's order: SLI, metadata, alerts."""
+def slo_groups(slo: SLO, version: str, mode: str = names.MODE_DEFAULT) -> tuple[RuleGroup, ...]:
+    """All rule groups of one SLO, in Sloth's order: SLI, metadata, alerts.
+
+    ``mode`` ``efficient`` changes only the SLI group (see efficient_sli_recordings); the
+    recorded names and labels, the metadata and the alerts are the default mode's.
+    """
     catalog = catalog_for(slo.period_seconds)
-    groups = [sli_recordings(slo, catalog), meta_recordings(slo, catalog, version)]
+    sli = efficient_sli_recordings(slo, catalog) if mode == names.MODE_EFFICIENT else None
+    groups = [sli or sli_recordings(slo, catalog), meta_recordings(slo, catalog, version)]
     alerts = alert_rules(slo, catalog)
     if alerts is not None:
         groups.append(alerts)

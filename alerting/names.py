@@ -41,7 +41,27 @@ INFO = "sloth_slo_info"
 
 WINDOW_PLACEHOLDER = "{{.window}}"
 
+# Rules modes: ``default`` is Sloth's rules, byte for byte; ``efficient`` reads the raw series
+# once per SLO, at the shortest window, and derives every longer window from two recordings.
+MODE_DEFAULT = "default"
+MODE_EFFICIENT = "efficient"
+MODES = (MODE_DEFAULT, MODE_EFFICIENT)
+# The efficient mode's event-rate recordings (Prometheus's level:metric:operations; ``slo:`` and
+# the ``sli_error`` family as Sloth's own, ``sli_total`` as Sloth's proposed total recording).
+SLI_ERROR_EVENTS_PREFIX = "slo:sli_error:events_rate"  # + the shortest window
+SLI_TOTAL_EVENTS_PREFIX = "slo:sli_total:events_rate"
+
 
 def sli_error_record(window: str) -> str:
     """Return the recording rule name of the SLI error ratio over ``window``."""
     return f"{SLI_ERROR_PREFIX}{window}"
+
+
+def sli_error_events_record(window: str) -> str:
+    """Return the recording rule name of the SLI's error events per second over ``window``."""
+    return f"{SLI_ERROR_EVENTS_PREFIX}{window}"
+
+
+def sli_total_events_record(window: str) -> str:
+    """Return the recording rule name of the SLI's events per second over ``window``."""
+    return f"{SLI_TOTAL_EVENTS_PREFIX}{window}"

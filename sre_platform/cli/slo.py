@@ -22,6 +22,7 @@ from rich.text import Text
 from alerting.compiler import check_inputs, compile_inputs, merge_rule_files, write_folder
 from alerting.explain import Explanation, as_json, explain
 from alerting.loader import base_file, check_period
+from alerting.names import MODES
 from alerting.promql import LABEL_NAME
 from alerting.proofs import (
     ProofResult,
@@ -50,6 +51,19 @@ ExtraLabelOption = typer.Option(
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 STDOUT = "-"
+ModeOption = typer.Option(
+    "default",
+    "--mode",
+    help="Rules mode: default (Sloth's rules, byte for byte) or efficient (raw series read "
+    "once per SLO, longer windows derived, event-weighted: docs/rule-cost.md).",
+)
+
+
+def checked_mode(mode: str, allowed: Sequence[str] = MODES) -> str:
+    """``mode`` when it is one of ``allowed``; raise UsageError otherwise."""
+    if mode not in allowed:
+        raise UsageError(f"--mode {printable(mode)!r}: expected one of {', '.join(allowed)}")
+    return mode
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
@@ -144,12 +158,16 @@ def compile_command(
     ),
     period: str = PeriodOption,
     extra_label: list[str] = ExtraLabelOption,
+    mode: str = ModeOption,
 ) -> None:
     """Compile SLO specs into Prometheus recording and alerting rules."""
     labels = parse_labels(extra_label)
+    mode = checked_mode(mode)
     kind = _output_kind(output)
     target = _file_target(output) if kind == "file" and output is not None else None
-    compilation = compile_inputs(inputs, checked_period(period), labels, jobs=os.cpu_count() or 1)
+    compilation = compile_inputs(
+        inputs, checked_period(period), labels, jobs=os.cpu_count() or 1, mode=mode
+    )
     _print_problems(compilation.problems, compilation.omitted)
     if not compilation.ok:
         raise typer.Exit(1)
