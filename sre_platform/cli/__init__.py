@@ -67,6 +67,9 @@ def _register() -> None:
     app.add_typer(lab.app, name="lab")
     app.add_typer(stack.app, name="stack")
     app.add_typer(budget.app, name="budget")
+    from sre_platform.cli import dashboards
+
+    app.add_typer(dashboards.app, name="dashboards")
 
 
 _register()
