@@ -12,6 +12,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from alerting import cache
 from alerting.generate import RuleGroup, slo_groups
 from alerting.loader import (
     LoadResult,
@@ -25,7 +26,7 @@ from alerting.loader import (
 )
 from alerting.model import RawSLI
 from alerting.names import MODE_DEFAULT, MODE_EFFICIENT
-from alerting.render import group_dict, render_rules, rules_document
+from alerting.render import group_dict, groups_of, render_rules, rules_document
 from sre_platform.errors import CompileError, Problem, SpecError
 from sre_platform.files import check_not_an_input, write_atomic
 
@@ -43,8 +44,13 @@ class RuleFile:
     """The compiled rules of one spec file."""
 
     source: str
-    rule_groups: tuple[RuleGroup, ...]
+    parsed_groups: tuple[RuleGroup, ...] | None  # None: read back from ``text`` when asked
     text: str
+
+    @cached_property
+    def rule_groups(self) -> tuple[RuleGroup, ...]:
+        """The rule groups (a file from the compile cache reads them back from its text)."""
+        return self.parsed_groups if self.parsed_groups is not None else groups_of(self.text)
 
     @cached_property
     def groups(self) -> list[dict[str, Any]]:
@@ -209,12 +215,17 @@ def compile_inputs(
     *,
     jobs: int = 1,
     mode: str = MODE_DEFAULT,
+    cache_dir: Path | None = None,
 ) -> Compilation:
     """Read, validate and compile every spec named by ``inputs``; never raises for bad input.
 
     With ``jobs`` > 1 and enough spec files, the files are shared among that many forked worker
     processes; the output is the same as with one. Use it from the command line, not from a
     process that runs threads of its own (Pulumi's runtime does).
+
+    With ``cache_dir``, a spec file whose content, path, options and compiler are those of an
+    intact cache entry is taken from the cache (alerting/cache.py); every other file is
+    compiled, and stored there when it has no error. The output is the same either way.
     """
     compilation = Compilation()
     period_problem = check_period(period)
@@ -223,23 +234,33 @@ def compile_inputs(
         return compilation
     paths, compilation.problems = expand_inputs(inputs)
     extra = dict(extra_labels or {})
-    if jobs > 1 and len(paths) >= PARALLEL_MIN_FILES:
-        batches = [paths[i::jobs] for i in range(jobs)]
+    # Every option that changes the output belongs in this mapping (the cache key).
+    options = {"period": period, "extra_labels": extra, "mode": mode}
+    keys = _cache_keys(paths, options) if cache_dir is not None else {}
+    hits = {path: entry for path, key in keys.items() if (entry := cache.load(cache_dir, key))}
+    todo = [path for path in paths if path not in hits]
+    if jobs > 1 and len(todo) >= PARALLEL_MIN_FILES:
+        batches = [todo[i::jobs] for i in range(jobs)]
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             parts = list(
                 pool.map(_compile_batch, batches, repeat(period), repeat(extra), repeat(mode))
             )
-        order = {path.as_posix(): index for index, path in enumerate(paths)}
     else:
-        parts = [_compile_batch(paths, period, extra, mode)]
-        order = None
-    ids = []
+        parts = [_compile_batch(todo, period, extra, mode)] if todo else []
+    ids: list[tuple[str, str, str]] = []
     for problems, batch_ids, files in parts:
         compilation.problems += problems
         ids += batch_ids
         compilation.files += files
-    if order is not None:
+    if cache_dir is not None:
+        _store(cache_dir, keys, options, compilation, ids)
+    for entry in hits.values():
+        compilation.problems += entry.problems
+        ids += entry.ids
+        compilation.files.append(RuleFile(entry.source, None, entry.text))
+    if len(parts) > 1 or hits:
+        order = {path.as_posix(): index for index, path in enumerate(paths)}
         ids.sort(key=lambda entry: order[entry[0]])
         compilation.files.sort(key=lambda rule_file: order[rule_file.source])
         compilation.problems.sort(key=lambda problem: order.get(base_file(problem), -1))
@@ -249,6 +270,51 @@ def compile_inputs(
     if not compilation.ok:
         compilation.files = []
     return compilation
+
+
+def _cache_keys(paths: Sequence[Path], options: Mapping[str, Any]) -> dict[Path, str]:
+    """The cache key of every readable spec file (an unreadable one is the loader's to report)."""
+    compiler = cache.compiler_digest(generator_version())
+    keys = {}
+    for path in paths:
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        keys[path] = cache.entry_key(compiler, options, path.as_posix(), content)
+    return keys
+
+
+def _store(
+    directory: Path,
+    keys: Mapping[Path, str],
+    options: Mapping[str, Any],
+    compilation: Compilation,
+    ids: Sequence[tuple[str, str, str]],
+) -> None:
+    """Store each freshly compiled file without errors, if it did not change meanwhile."""
+    problems: dict[str, list[Problem]] = {}
+    for problem in compilation.problems:
+        problems.setdefault(base_file(problem), []).append(problem)
+    file_ids: dict[str, list[tuple[str, str, str]]] = {}
+    for entry in ids:
+        file_ids.setdefault(entry[0], []).append(entry)
+    fresh = _cache_keys([Path(f.source) for f in compilation.files], options)
+    by_source = {path.as_posix(): key for path, key in keys.items()}
+    for rule_file in compilation.files:
+        key = by_source.get(rule_file.source)
+        found = problems.get(rule_file.source, [])
+        if key is None or fresh.get(Path(rule_file.source)) != key:
+            continue
+        if any(problem.severity == "error" for problem in found):
+            continue
+        entry = cache.Entry(
+            rule_file.source,
+            rule_file.text,
+            tuple(file_ids.get(rule_file.source, [])),
+            tuple(found),
+        )
+        cache.store(directory, key, entry)
 
 
 def merge_rule_files(files: Sequence[RuleFile]) -> str:

@@ -17,7 +17,7 @@ import jinja2
 import yaml
 import yaml_rs
 
-from alerting.generate import RuleGroup
+from alerting.generate import Rule, RuleGroup
 from alerting.promql import parse_error
 from sre_platform.errors import CompileError
 
@@ -157,3 +157,24 @@ def render_rules(groups: Sequence[RuleGroup], header: Sequence[str]) -> tuple[st
                     f"group {group['name']}: rule {name}: generated invalid PromQL: {error}"
                 )
     return text, expected
+
+
+def groups_of(text: str) -> tuple[RuleGroup, ...]:
+    """The rule groups of a rules file this module rendered (read back with yaml-rs)."""
+    document = yaml_rs.loads(text, parse_datetime=False)
+    return tuple(
+        RuleGroup(
+            group["name"],
+            tuple(
+                Rule(
+                    expr=rule["expr"],
+                    labels=rule.get("labels", {}),
+                    record=rule.get("record"),
+                    alert=rule.get("alert"),
+                    annotations=rule.get("annotations"),
+                )
+                for rule in group["rules"]
+            ),
+        )
+        for group in document["groups"]
+    )

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerting.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from alerting.compiler import check_inputs, compile_inputs, merge_rule_files, write_folder
 from alerting.explain import Explanation, as_json, explain
 from alerting.loader import base_file, check_period
@@ -57,6 +58,29 @@ ModeOption = typer.Option(
     help="Rules mode: default (Sloth's rules, byte for byte) or efficient (raw series read "
     "once per SLO, longer windows derived, event-weighted: docs/rule-cost.md).",
 )
+
+
+def _cache_dir(
+    cache: Path | None, incremental: bool, output: Path | None, inputs: Sequence[Path]
+) -> Path | None:
+    """The compile cache folder of ``--cache`` / ``--incremental``; UsageError when both are
+    given, when it is not a folder, or when it is the output or an input (or lies inside one)."""
+    if cache is not None and incremental:
+        raise UsageError(
+            "--cache and --incremental: give one (--incremental is --cache .cache/sre-slo)"
+        )
+    folder = DEFAULT_CACHE_DIR if incremental else cache
+    if folder is None:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--cache {printable(str(folder))}: not a folder")
+    if output is not None and str(output) != STDOUT and folder.resolve() == output.resolve():
+        raise UsageError(f"--cache {printable(str(folder))}: is the --output")
+    try:
+        check_not_an_input([folder], inputs, "--cache")
+    except OutputError as error:
+        raise UsageError(str(error)) from None
+    return folder
 
 
 def checked_mode(mode: str, allowed: Sequence[str] = MODES) -> str:
@@ -159,14 +183,29 @@ def compile_command(
     period: str = PeriodOption,
     extra_label: list[str] = ExtraLabelOption,
     mode: str = ModeOption,
+    cache: Path | None = typer.Option(
+        None,
+        "--cache",
+        help="Incremental compile: reuse the rules of unchanged spec files from this folder "
+        "(keyed by content, options and compiler; a damaged entry is ignored and rewritten).",
+    ),
+    incremental: bool = typer.Option(
+        False, "--incremental", help="Same as --cache .cache/sre-slo."
+    ),
 ) -> None:
     """Compile SLO specs into Prometheus recording and alerting rules."""
     labels = parse_labels(extra_label)
     mode = checked_mode(mode)
+    cache_dir = _cache_dir(cache, incremental, output, inputs)
     kind = _output_kind(output)
     target = _file_target(output) if kind == "file" and output is not None else None
     compilation = compile_inputs(
-        inputs, checked_period(period), labels, jobs=os.cpu_count() or 1, mode=mode
+        inputs,
+        checked_period(period),
+        labels,
+        jobs=os.cpu_count() or 1,
+        mode=mode,
+        cache_dir=cache_dir,
     )
     _print_problems(compilation.problems, compilation.omitted)
     if not compilation.ok:
