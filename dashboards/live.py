@@ -103,7 +103,7 @@ def slo_list_model(overview: dict[str, Any]) -> dict[str, Any]:
     tables = [p for p in overview.get("panels", []) if p.get("type") == "table"]
     panels, y = [], 0
     for panel in tables:
-        height = max(int(panel.get("gridPos", {}).get("h", 10)), 10)
+        height = max(int(panel.get("gridPos", {}).get("h", 8)), 6)
         panels.append({**panel, "gridPos": {"x": 0, "y": y, "w": 24, "h": height}})
         y += height
     return {**overview, "title": "SLOs", "panels": panels}

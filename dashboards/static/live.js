@@ -382,8 +382,10 @@
   /** Range series of every target: [{target, metric, name, points: [[t, v|null], ...]}]. */
   async function rangeSeries(panel, range, width) {
     const step = stepFor(panel, range, width);
+    // The last point is the range's end: a young lab's few minutes of data are shown.
+    const start = range.end - Math.ceil((range.end - range.start) / step) * step;
     const answers = await Promise.all(targetsOf(panel).map((target) => api("/api/v1/query_range", [
-      ["query", interpolate(target.expr)], ["start", String(range.start)],
+      ["query", interpolate(target.expr)], ["start", String(start)],
       ["end", String(range.end)], ["step", String(step)],
     ]).then((data) => ({ target, data }))));
     const out = [];
@@ -480,11 +482,14 @@
   // --- markdown (text panels) ---------------------------------------------------------------
   function inline(text) {
     const node = document.createDocumentFragment();
-    const pattern = /`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|_([^_]+)_|\[([^\]]+)\]\(([^)\s]+)\)/g;
+    const pattern = /\\([^\w\s])|`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|\b_([^_]+)_\b|\[([^\]]+)\]\(([^)\s]+)\)/g;
     let last = 0;
-    for (const m of text.matchAll(pattern)) {
+    for (const m0 of text.matchAll(pattern)) {
+      const m = [m0[0], ...m0.slice(2)];
+      m.index = m0.index;
       node.append(text.slice(last, m.index));
-      if (m[1] !== undefined) node.append(el("code", { textContent: m[1] }));
+      if (m0[1] !== undefined) node.append(m0[1]);
+      else if (m[1] !== undefined) node.append(el("code", { textContent: m[1] }));
       else if (m[2] !== undefined) node.append(el("strong", { textContent: m[2] }));
       else if (m[3] !== undefined || m[4] !== undefined) node.append(el("em", { textContent: m[3] ?? m[4] }));
       else node.append(link(m[6], m[5]));
@@ -492,6 +497,20 @@
     }
     node.append(text.slice(last));
     return node;
+  }
+
+  /** The cells of a markdown table row (pipes escaped as \\| stay in the cell). */
+  function cells(line) {
+    const out = [];
+    let cell = "";
+    const text = line.trim().replace(/^\|/, "").replace(/\|$/, "");
+    for (let i = 0; i < text.length; i += 1) {
+      if (text[i] === "\\" && text[i + 1] === "|") { cell += "|"; i += 1; }
+      else if (text[i] === "|") { out.push(cell.trim()); cell = ""; }
+      else cell += text[i];
+    }
+    out.push(cell.trim());
+    return out;
   }
 
   function markdown(source) {
@@ -503,7 +522,19 @@
       paragraph = [];
       list = null;
     };
-    for (const line of lines) {
+    for (let i = 0; i < lines.length; i += 1) {
+      const line = lines[i];
+      if (code === null && /^\s*\|/.test(line) && i + 1 < lines.length && /^\s*\|?\s*:?-{3,}/.test(lines[i + 1])) {
+        flush();
+        const rows = [];
+        while (i < lines.length && /^\s*\|/.test(lines[i])) rows.push(cells(lines[i++]));
+        i -= 1;
+        const [header, , ...bodyRows] = rows;
+        root.append(el("table", { class: "md-table" },
+          el("thead", {}, el("tr", {}, ...header.map((c) => el("th", {}, inline(c))))),
+          el("tbody", {}, ...bodyRows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, inline(c))))))));
+        continue;
+      }
       if (code !== null) {
         if (/^```/.test(line)) {
           root.append(el("pre", {}, el("code", { textContent: code.join("\n") })));
@@ -686,6 +717,7 @@
     const { series } = await rangeSeries(panel, range, width);
     const defaults = fieldConfig(panel, [], null);
     const drawn = series.filter((s) => s.points.some((p) => p[1] !== null));
+    view.range = range;
     if (!drawn.length) {
       destroyChart(view);
       return showNoValue(view, defaults);
@@ -710,10 +742,10 @@
     const opts = {
       width,
       height: Math.max(view.body.clientHeight - (legend ? 30 + 18 * Math.min(drawn.length - 1, 3) : 0), 60),
-      legend: { show: legend, live: true },
+      legend: { show: legend, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: {
-        x: { time: true },
+        x: { time: true, range: () => [view.range.start, view.range.end] },
         y: {
           range: (u, min, max) => {
             let lo = defaults.min ?? (min === null ? 0 : Math.min(min, 0));
@@ -746,7 +778,8 @@
             dash: dashOf(cfg),
             fill: fill ? withAlpha(colours[i], fill / 100) : undefined,
             spanGaps: false,
-            points: { show: false },
+            // A series of a few points (a lab minutes old) shows them; a line needs two.
+            points: { show: s.points.filter((p) => p[1] !== null).length < 5, size: 6 },
             value: (u, v) => format(v, cfg) ?? noValue(cfg),
           };
         }),
@@ -815,7 +848,7 @@
       for (const [t, v] of s.points) {
         if (v === null) continue;
         ctx.fillStyle = fieldColor({ ...cfg, color: cfg.color || { mode: "thresholds" } }, v);
-        ctx.fillRect(x(t), top, Math.max(x(t + step) - x(t), 1), lane - 4);
+        ctx.fillRect(Math.floor(x(t)), top, Math.max(Math.ceil(x(t + step) - x(t)) + 1, 1), lane - 4);
       }
     });
     ctx.fillStyle = "#9fa7b3";
@@ -996,7 +1029,7 @@
       }
       const links = el("span", { class: "panel-links" });
       for (const item of panel.links || []) links.append(link(item.url, item.title || item.url));
-      const description = panel.description ? el("span", { class: "description", title: panel.description, textContent: "ⓘ" }) : null;
+      const description = panel.description ? el("span", { class: "description", title: panel.description, textContent: "i" }) : null;
       const body = el("div", { class: "panel-body" });
       const element = el("section", {
         class: `panel panel-${panel.type}`, style: place,
