@@ -1,4 +1,5 @@
-"""`sre slo ...`: compile, validate, test and explain SLO specs.
+"""`sre slo ...`: compile, validate, test and explain SLO specs, and report on them from
+Prometheus (`sre slo report`).
 
 Exit codes: 0 success (warnings allowed), 1 a spec with errors, a failed proof or an output
 that cannot be written, 2 an option value the command cannot use (`--period 2h`, a malformed
@@ -11,6 +12,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,10 +35,14 @@ from alerting.proofs import (
     suite_paths,
 )
 from alerting.validation import reserved_label_reason
+from reports.render import render_html, report_document
+from reports.slo_report import collect, spec_info
+from sre_platform.cli.budget import _check_timeout, _check_url
 from sre_platform.cli.output import print_json, progress
-from sre_platform.durations import format_duration, humanize
-from sre_platform.errors import OutputError, Problem, UsageError
+from sre_platform.durations import format_duration, humanize, parse_duration
+from sre_platform.errors import OutputError, Problem, PrometheusError, UsageError
 from sre_platform.files import check_not_an_input, output_target, write_atomic
+from sre_platform.prometheus import Limits, open_client
 from sre_platform.text import printable
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
@@ -382,3 +388,80 @@ def _print_explanation(e: Explanation) -> None:
         when = humanize(d.seconds) if d.seconds is not None else f"never ({d.reason})"
         detections.add_row(d.burn_label, f"{d.error_ratio:.4%}", when, d.tier or "-")
     console.print(detections)
+
+
+REPORT_TIMEOUT_SECONDS = 120.0
+
+
+def _report_target(output: Path) -> Path:
+    """The regular file ``--output`` names (refused early: a folder, a device, a pipe)."""
+    target = output_target(output)
+    if target.exists() and not target.is_file():
+        raise OutputError(f"--output {output}: cannot write: not a regular file")
+    return target
+
+
+@app.command("report")
+def report_command(
+    prometheus: str = typer.Option(
+        ...,
+        "--prometheus",
+        metavar="URL",
+        callback=_check_url,
+        help="Prometheus base URL (the lab's http://127.0.0.1:9090) or an AMP workspace URL "
+        "(signed with SigV4 from the standard AWS credential chain).",
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML report to write."),
+    period: str | None = typer.Option(
+        None, "--period", help="Report over this period (1d to 90d). Default: each SLO's own."
+    ),
+    inputs: list[Path] = typer.Option(
+        [],
+        "--input",
+        "-i",
+        help="Spec files or folders (repeatable): only their SLOs, with descriptions and "
+        "runbook links.",
+    ),
+    timeout: float = typer.Option(
+        REPORT_TIMEOUT_SECONDS,
+        "--timeout",
+        metavar="SECONDS",
+        callback=_check_timeout,
+        help="Deadline for everything read from Prometheus (exit 4 past it).",
+    ),
+    as_json_output: bool = typer.Option(
+        False, "--json", help="Also print the report's data as JSON on stdout."
+    ),
+) -> None:
+    """Write a self-contained HTML SLO report: attainment, budget spent, burn-down and page
+    incidents of every SLO over its period. Exit 4 when Prometheus cannot answer."""
+    period_seconds = parse_duration(checked_period(period)) if period is not None else None
+    target = _report_target(output)
+    check_not_an_input([target], inputs, "--output")
+    specs = None
+    if inputs:
+        result = check_inputs(inputs)
+        _print_problems(result.problems, result.omitted)
+        if not result.ok:
+            raise typer.Exit(1)
+        specs = spec_info(result.slos)
+    client = open_client(prometheus, limits=Limits(timeout_seconds=timeout))
+    started = time.monotonic()
+    with progress(f"Reading SLOs from {printable(prometheus)} (deadline {timeout:g} s)") as update:
+        report = collect(client, time.time(), period_seconds, specs, update)
+    if not any(slo.objective is not None for slo in report.slos):
+        lookback = format_duration(period_seconds) if period_seconds else "90d"
+        raise PrometheusError(
+            printable(
+                f"no SLO series (slo:objective:ratio) in {prometheus} over the last {lookback}"
+            )
+        )
+    html = render_html(report)
+    write_atomic(target, html)
+    if as_json_output:
+        print_json(report_document(report))
+    err_console.print(
+        f"wrote {output}: {len(report.slos)} SLO(s), {len(html.encode()) / 1024:.0f} KiB, "
+        f"{report.queries} queries in {time.monotonic() - started:.1f} s",
+        markup=False,
+    )
