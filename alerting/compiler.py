@@ -15,6 +15,8 @@ from typing import Any
 from alerting import cache
 from alerting.generate import RuleGroup, slo_groups
 from alerting.loader import (
+    DEFAULT_OPTIONS,
+    LoadOptions,
     LoadResult,
     SpecFile,
     base_file,
@@ -154,12 +156,13 @@ def compile_specs(
     period: str = "30d",
     extra_labels: Mapping[str, str] | None = None,
     mode: str = MODE_DEFAULT,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> list[RuleFile]:
     """Load, validate and compile every spec named by ``inputs``: one RuleFile per spec file.
 
     Raises SpecError listing every problem when any input is invalid.
     """
-    compilation = compile_inputs(inputs, period, extra_labels, mode=mode)
+    compilation = compile_inputs(inputs, period, extra_labels, mode=mode, options=options)
     if not compilation.ok:
         raise SpecError(compilation.problems)
     return compilation.files
@@ -170,23 +173,28 @@ def _check_batch(
     period: str,
     extra_labels: Mapping[str, str],
     mode: str = MODE_DEFAULT,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> tuple[LoadResult, list[RuleFile]]:
     """Read, check and compile some spec files (SLO ids are checked across batches later).
 
     Every file whose SLOs are valid is compiled, whatever the other files hold, so one pass
     reports the problems of every file.
     """
-    result = read_specs(inputs, period, extra_labels, check_ids=False)
+    result = read_specs(inputs, period, extra_labels, check_ids=False, options=options)
     files, problems = compile_checked(result.files, mode=mode)
     result.problems += problems
     return result, files
 
 
 def _compile_batch(
-    paths: Sequence[Path], period: str, extra_labels: Mapping[str, str], mode: str
+    paths: Sequence[Path],
+    period: str,
+    extra_labels: Mapping[str, str],
+    mode: str,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> tuple[list[Problem], list[tuple[str, str, str]], list[RuleFile]]:
     """_check_batch in a worker process: what it returns must pickle (SLOs do not)."""
-    result, files = _check_batch(paths, period, extra_labels, mode)
+    result, files = _check_batch(paths, period, extra_labels, mode, options)
     return result.problems, _ids(result), files
 
 
@@ -199,10 +207,11 @@ def check_inputs(
     period: str = "30d",
     extra_labels: Mapping[str, str] | None = None,
     mode: str = MODE_DEFAULT,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> LoadResult:
     """Read and check specs exactly as compile_inputs does (rendering included), in this
     process, and keep the validated SLOs; never raises for bad input."""
-    result, _ = _check_batch(list(inputs), period, dict(extra_labels or {}), mode)
+    result, _ = _check_batch(list(inputs), period, dict(extra_labels or {}), mode, options)
     result.problems += duplicate_ids(_ids(result))
     result.problems, result.omitted = cap_problems(result.problems)
     return result
@@ -216,6 +225,7 @@ def compile_inputs(
     jobs: int = 1,
     mode: str = MODE_DEFAULT,
     cache_dir: Path | None = None,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> Compilation:
     """Read, validate and compile every spec named by ``inputs``; never raises for bad input.
 
@@ -235,8 +245,8 @@ def compile_inputs(
     paths, compilation.problems = expand_inputs(inputs)
     extra = dict(extra_labels or {})
     # Every option that changes the output belongs in this mapping (the cache key).
-    options = {"period": period, "extra_labels": extra, "mode": mode}
-    keys = _cache_keys(paths, options) if cache_dir is not None else {}
+    key_options = {"period": period, "extra_labels": extra, "mode": mode, **options.cache_key()}
+    keys = _cache_keys(paths, key_options) if cache_dir is not None else {}
     hits = {path: entry for path, key in keys.items() if (entry := cache.load(cache_dir, key))}
     todo = [path for path in paths if path not in hits]
     if jobs > 1 and len(todo) >= PARALLEL_MIN_FILES:
@@ -244,17 +254,24 @@ def compile_inputs(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             parts = list(
-                pool.map(_compile_batch, batches, repeat(period), repeat(extra), repeat(mode))
+                pool.map(
+                    _compile_batch,
+                    batches,
+                    repeat(period),
+                    repeat(extra),
+                    repeat(mode),
+                    repeat(options),
+                )
             )
     else:
-        parts = [_compile_batch(todo, period, extra, mode)] if todo else []
+        parts = [_compile_batch(todo, period, extra, mode, options)] if todo else []
     ids: list[tuple[str, str, str]] = []
     for problems, batch_ids, files in parts:
         compilation.problems += problems
         ids += batch_ids
         compilation.files += files
     if cache_dir is not None:
-        _store(cache_dir, keys, options, compilation, ids)
+        _store(cache_dir, keys, key_options, compilation, ids)
     for entry in hits.values():
         compilation.problems += entry.problems
         ids += entry.ids

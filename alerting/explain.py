@@ -16,7 +16,7 @@ from typing import Any
 
 from alerting import names
 from alerting.model import SLO
-from alerting.windows import BurnTier, catalog_for
+from alerting.windows import BurnTier
 from sre_platform.durations import format_duration, humanize
 
 # The burns `sre slo explain` reports: a total outage (100% errors), then 10x, 2x and 1x.
@@ -116,7 +116,7 @@ def tier_views(slo: SLO) -> tuple[TierView, ...]:
     """The SLO's four tiers with their thresholds and whether they can fire."""
     budget = slo.error_budget_ratio
     views = []
-    for tier in catalog_for(slo.period_seconds).tiers:
+    for tier in slo.catalog.tiers:
         enabled = not _alert_disabled(slo, tier)
         views.append(
             TierView(

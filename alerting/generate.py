@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from alerting import names
 from alerting.model import SLO, Alert, EventsSLI, LatencySLI, RawSLI
 from alerting.promql import le_pattern, selector_matchers, with_window
-from alerting.windows import BurnTier, WindowCatalog, catalog_for
+from alerting.windows import BurnTier, WindowCatalog
 from sre_platform.durations import format_duration
 
 
@@ -194,9 +194,9 @@ def meta_recordings(slo: SLO, catalog: WindowCatalog, version: str) -> RuleGroup
     info_labels = _sorted(
         {
             **labels,
-            names.LABEL_MODE: names.GENERATOR_MODE,
+            names.LABEL_MODE: slo.generator_mode,
             names.LABEL_OBJECTIVE: go_float(slo.objective),
-            names.LABEL_SPEC: names.SPEC_VERSION,
+            names.LABEL_SPEC: slo.spec_version,
             names.LABEL_VERSION: version,
         }
     )
@@ -280,7 +280,7 @@ def slo_groups(slo: SLO, version: str, mode: str = names.MODE_DEFAULT) -> tuple[
     ``mode`` ``efficient`` changes only the SLI group (see efficient_sli_recordings); the
     recorded names and labels, the metadata and the alerts are the default mode's.
     """
-    catalog = catalog_for(slo.period_seconds)
+    catalog = slo.catalog
     sli = efficient_sli_recordings(slo, catalog) if mode == names.MODE_EFFICIENT else None
     groups = [sli or sli_recordings(slo, catalog), meta_recordings(slo, catalog, version)]
     alerts = alert_rules(slo, catalog)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from alerting import model
+from alerting import crd, formats, model, openslo
+from alerting.formats import Translation
+from alerting.names import SPEC_VERSION
 from alerting.spec import AlertSpec, ServiceSpec, SLOSpec
 from alerting.validation import check_service
-from alerting.windows import catalog_for
+from alerting.windows import WindowCatalog, catalog_for
 from sre_platform.durations import parse_duration
-from sre_platform.errors import InputFileError, Problem, SpecError
+from sre_platform.errors import InputFileError, Problem, SpecError, field_path
 from sre_platform.yamlfile import load_documents, read_text
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -22,6 +28,29 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 # refused before any is checked, and at most this many problems are kept per file.
 MAX_SLOS_PER_FILE = 1000
 MAX_PROBLEMS_PER_FILE = 20
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How specs are read, beyond the period and extra labels.
+
+    ``windows``: custom alert windows by period in seconds (``alert_windows.read_windows``),
+    replacing the default catalogs; ``allow_unknown_fields``: unknown fields become warnings
+    and are ignored (for a team moving from Sloth, which ignores them silently).
+    """
+
+    windows: Mapping[int, WindowCatalog] | None = None
+    allow_unknown_fields: bool = False
+
+    def cache_key(self) -> dict[str, Any]:
+        """These options as JSON-able data, for a cache key."""
+        windows = None
+        if self.windows is not None:
+            windows = {str(period): repr(self.windows[period]) for period in sorted(self.windows)}
+        return {"windows": windows, "allow_unknown_fields": self.allow_unknown_fields}
+
+
+DEFAULT_OPTIONS = LoadOptions()
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,7 @@ def read_specs(
     extra_labels: Mapping[str, str] | None = None,
     *,
     check_ids: bool = True,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> LoadResult:
     """Read and validate every spec named by ``inputs``; never raises for bad input.
 
@@ -98,7 +128,7 @@ def read_specs(
     default_period = parse_duration(period)
     paths, result.problems = expand_inputs(inputs)
     for path in paths:
-        slos, problems = _read_file(path, default_period, dict(extra_labels or {}))
+        slos, problems = _read_file(path, default_period, dict(extra_labels or {}), options)
         result.files.append(SpecFile(path.as_posix(), tuple(slos)))
         result.problems += problems
     if check_ids:
@@ -134,16 +164,17 @@ def load_specs(
     inputs: Iterable[str | Path],
     period: str = "30d",
     extra_labels: Mapping[str, str] | None = None,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> list[SpecFile]:
     """Return the validated SLOs per spec file; raise SpecError listing every problem."""
-    result = read_specs(inputs, period, extra_labels)
+    result = read_specs(inputs, period, extra_labels, options=options)
     if not result.ok:
         raise SpecError(result.problems)
     return result.files
 
 
 def _read_file(
-    path: Path, default_period: int, extra_labels: dict[str, str]
+    path: Path, default_period: int, extra_labels: dict[str, str], options: LoadOptions
 ) -> tuple[list[model.SLO], list[Problem]]:
     name = path.as_posix()
     try:
@@ -153,7 +184,7 @@ def _read_file(
         return [], [error.problem]
     if not documents:
         return [], [Problem("no spec documents in this file", file=name)]
-    count = sum(len(d["slos"]) for d in documents if isinstance(d, dict) and _is_list(d, "slos"))
+    count = sum(_slo_count(d) for d in documents)
     if count > MAX_SLOS_PER_FILE:
         return [], [
             Problem(
@@ -166,41 +197,132 @@ def _read_file(
     problems: list[Problem] = []
     for index, document in enumerate(documents, start=1):
         where = name if len(documents) == 1 else f"{name} (document {index})"
-        doc_slos, doc_problems = _read_document(document, where, name, default_period, extra_labels)
+        doc_slos, doc_problems = _read_document(
+            document, where, name, default_period, extra_labels, options
+        )
         slos += doc_slos
         problems += doc_problems
     return slos, problems
 
 
-def _is_list(document: dict[str, Any], key: str) -> bool:
-    return isinstance(document.get(key), list)
+def _slo_count(document: Any) -> int:
+    """How many SLOs a document declares, whatever its format."""
+    if not isinstance(document, dict):
+        return 0
+    spec = document.get("spec") if "apiVersion" in document else document
+    if not isinstance(spec, dict):
+        return 0
+    slos = spec.get("objectives") if document.get("apiVersion") == "openslo/v1alpha" else None
+    slos = slos if isinstance(slos, list) else spec.get("slos")
+    return len(slos) if isinstance(slos, list) else 0
 
 
 def _read_document(
-    document: Any, where: str, source: str, default_period: int, extra_labels: dict[str, str]
+    document: Any,
+    where: str,
+    source: str,
+    default_period: int,
+    extra_labels: dict[str, str],
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> tuple[list[model.SLO], list[Problem]]:
     if not isinstance(document, dict):
         return [], [Problem("a spec document must be a mapping", file=where)]
-    try:
-        spec = ServiceSpec.model_validate(document)
-    except ValidationError as error:
-        # Every part that parses is still checked, so one pass reports every problem.
-        problems = [_from_pydantic(item, document, where) for item in error.errors()]
-        problems += [_in_file(p, where) for p in check_service(document, default_period)]
+    kind = formats.detect(document)
+    if kind is None:
+        return [], [_in_file(formats.unsupported(document), where)]
+    if kind == formats.PROMETHEUS_V1:
+        translation = Translation(document)
+    else:
+        envelope: type[BaseModel] = (
+            openslo.OpenSLODocument if kind == formats.OPENSLO else crd.PrometheusServiceLevel
+        )
+        parsed, problems, _ = _validated(envelope, document, where, options, None)
+        if parsed is None:
+            return [], problems
+        if isinstance(parsed, openslo.OpenSLODocument):
+            translation = openslo.translate(parsed)
+        else:
+            translation = crd.translate(parsed)
+        translation.problems[:0] = problems
+    problems = [_in_file(p, where) for p in translation.problems]
+    if translation.document is None:
         return [], problems
-    problems = [_in_file(p, where) for p in check_service(spec, default_period)]
-    if any(p.severity == "error" for p in problems):
+    spec, found, raw = _validated(ServiceSpec, translation.document, where, options, translation)
+    problems += found
+    checked = check_service(raw, default_period, options.windows)
+    problems += [_translated(_in_file(p, where), translation) for p in checked]
+    if spec is None or any(p.severity == "error" for p in problems):
         return [], problems
-    slos = [_to_model(spec, slo, source, default_period, extra_labels) for slo in spec.slos]
+    slos = [
+        _to_model(spec, slo, source, default_period, extra_labels, options, translation)
+        for slo in spec.slos
+    ]
     return slos, problems
+
+
+def _validated(
+    cls: type[BaseModel],
+    document: dict[str, Any],
+    where: str,
+    options: LoadOptions,
+    translation: Translation | None,
+) -> tuple[Any, list[Problem], Any]:
+    """``document`` parsed as ``cls`` (None if it does not parse), its problems in the
+    document's own field names, and the model or, when it does not parse, the raw mapping
+    that the field-by-field checks read.
+
+    With ``allow_unknown_fields``, each unknown field is a warning and is dropped before the
+    document is parsed again.
+    """
+    warnings: list[Problem] = []
+    for _ in range(8):  # each round drops the unknown fields pydantic reported
+        try:
+            parsed = cls.model_validate(document)
+            return parsed, warnings, parsed
+        except ValidationError as error:
+            items = error.errors()
+        unknown = [item for item in items if item["type"] == "extra_forbidden"]
+        if not (options.allow_unknown_fields and unknown):
+            break
+        document = copy.deepcopy(document)
+        for item in unknown:
+            warnings.append(
+                _from_pydantic(item, document, where, cls, translation, severity="warning")
+            )
+            _drop(document, item["loc"])
+    problems = [_from_pydantic(item, document, where, cls, translation) for item in items]
+    return None, warnings + problems, document
+
+
+def _drop(document: Any, loc: tuple[Any, ...]) -> None:
+    """Remove the field at ``loc`` from a nested mapping."""
+    parent = document
+    for part in loc[:-1]:
+        parent = parent[part]
+    parent.pop(loc[-1], None)
 
 
 def _in_file(problem: Problem, where: str) -> Problem:
     return Problem(problem.message, where, problem.slo, problem.field, problem.severity)
 
 
+def _translated(problem: Problem, translation: Translation) -> Problem:
+    """A problem found in the prometheus/v1 shape, in the original document's field names."""
+    if problem.field is None:
+        return problem
+    rename = translation.slo_field if problem.slo is not None else translation.service_field
+    field_name = rename(problem.field)
+    return Problem(problem.message, problem.file, problem.slo, field_name, problem.severity)
+
+
 def _to_model(
-    spec: ServiceSpec, slo: SLOSpec, source: str, default_period: int, extra: dict[str, str]
+    spec: ServiceSpec,
+    slo: SLOSpec,
+    source: str,
+    default_period: int,
+    extra: dict[str, str],
+    options: LoadOptions = DEFAULT_OPTIONS,
+    translation: Translation | None = None,
 ) -> model.SLO:
     sli = slo.sli
     domain_sli: model.SLI
@@ -214,6 +336,8 @@ def _to_model(
             sli.latency.histogram, sli.latency.selector, sli.latency.threshold
         )
     alerting = slo.alerting
+    period = parse_duration(slo.period) if slo.period else default_period
+    translation = translation or Translation(None)
     return model.SLO(
         service=spec.service,
         name=slo.name,
@@ -228,8 +352,11 @@ def _to_model(
             page=_alert(alerting.page_alert),
             ticket=_alert(alerting.ticket_alert),
         ),
-        period_seconds=parse_duration(slo.period) if slo.period else default_period,
+        period_seconds=period,
         source=source,
+        windows=options.windows[period] if options.windows is not None else None,
+        spec_version=translation.spec_version,
+        generator_mode=translation.generator_mode,
     )
 
 
@@ -263,14 +390,24 @@ _MESSAGES = {
     "missing": "field required",
     "float_type": "must be a number such as 99.9 (not text, and not true/false)",
     "bool_type": "must be true or false",
-    "extra_forbidden": "unknown field (not part of prometheus/v1 or its documented extensions)",
+    "string_type": "must be text",
+    "extra_forbidden": "unknown field",
 }
+_UNKNOWN_IGNORED = "unknown field, ignored (--allow-unknown-fields)"
 
 
-def _from_pydantic(item: Any, document: dict[str, Any], where: str) -> Problem:
+def _from_pydantic(
+    item: Any,
+    document: dict[str, Any],
+    where: str,
+    cls: type[BaseModel] = ServiceSpec,
+    translation: Translation | None = None,
+    *,
+    severity: str = "error",
+) -> Problem:
     loc = list(item["loc"])
     slo_name = None
-    if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
+    if cls is ServiceSpec and len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
         slos = document.get("slos")
         entry = slos[loc[1]] if isinstance(slos, list) and loc[1] < len(slos) else None
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
@@ -278,6 +415,66 @@ def _from_pydantic(item: Any, document: dict[str, Any], where: str) -> Problem:
             loc = loc[2:]
         else:
             loc = [f"slos[{loc[1]}]", *loc[2:]]
-    field_path = ".".join(str(part) for part in loc) or None
+    if cls is ServiceSpec:
+        path = ".".join(str(part) for part in loc) or None
+    else:
+        path = field_path(loc) or None
     message = _MESSAGES.get(item["type"]) or item["msg"].removeprefix("Value error, ")
-    return Problem(message[:1].lower() + message[1:], file=where, slo=slo_name, field=field_path)
+    if item["type"] == "extra_forbidden":
+        if severity == "warning":
+            message = _UNKNOWN_IGNORED
+        elif translation is None or translation.spec_version == SPEC_VERSION:
+            message += " (not part of prometheus/v1 or its documented extensions)"
+        vocabulary = translation.vocabulary if translation is not None else str
+        guess = suggestion(cls, item["loc"], vocabulary)
+        if guess:
+            message += f"; did you mean {guess}?"
+    problem = Problem(
+        message[:1].lower() + message[1:],
+        file=where,
+        slo=slo_name,
+        field=path,
+        severity=severity,
+    )
+    return _translated(problem, translation) if translation is not None else problem
+
+
+def suggestion(cls: type[BaseModel], loc: Iterable[Any], vocabulary: Any = str) -> str | None:
+    """The known field closest to the unknown one at ``loc`` (``pageAlert`` -> page_alert).
+
+    ``vocabulary`` names a field in the document's format (None: the format has no such field).
+    """
+    *parents, key = list(loc)
+    model_cls: Any = cls
+    for part in parents:
+        if isinstance(part, int):
+            continue
+        info = model_cls.model_fields.get(part)
+        model_cls = _model_in(info.annotation) if info is not None else None
+        if model_cls is None:
+            return None
+    if not isinstance(key, str):
+        return None
+    key = key.removesuffix("\x00")
+    known = {
+        name: shown
+        for name in model_cls.model_fields
+        if (shown := vocabulary(name)) is not None and shown != key
+    }
+    wanted = formats.snake_case(key)
+    if wanted in known:
+        return known[wanted]
+    matches = difflib.get_close_matches(wanted, list(known), n=1, cutoff=0.75)
+    return known[matches[0]] if matches else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[SLOSpec]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from alerting import names
+from alerting.windows import WindowCatalog, catalog_for
+
 
 def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """Return a read-only, key-sorted copy of ``items``."""
@@ -75,6 +78,16 @@ class SLO:
     alerting: Alerting
     period_seconds: int
     source: str
+    # Alert windows read from an AlertWindows file (--windows-path); None: the default catalog.
+    windows: WindowCatalog | None = None
+    # The format the SLO was read from, as the info series' sloth_spec and sloth_mode labels.
+    spec_version: str = names.SPEC_VERSION
+    generator_mode: str = names.GENERATOR_MODE
+
+    @property
+    def catalog(self) -> WindowCatalog:
+        """The alert windows of this SLO: the custom ones when given, else its period's."""
+        return self.windows if self.windows is not None else catalog_for(self.period_seconds)
 
     @property
     def id(self) -> str:

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 SPEC_VERSION = "prometheus/v1"
 GENERATOR_MODE = "cli-gen-prom"
+# The other input formats, with the sloth_spec and sloth_mode values Sloth's CLI writes for them.
+SPEC_OPENSLO = "openslo/v1alpha"
+GENERATOR_MODE_OPENSLO = "cli-gen-openslo"
+SPEC_KUBERNETES = "sloth.slok.dev/v1"
+GENERATOR_MODE_KUBERNETES = "cli-gen-k8s"
 
 # Labels on every generated series.
 LABEL_ID = "sloth_id"

@@ -46,7 +46,7 @@ from alerting import names
 from alerting.generate import RuleGroup, slo_groups, slo_labels
 from alerting.model import SLO, Alert, EventsSLI, frozen_map
 from alerting.render import render_rules
-from alerting.windows import BurnTier, WindowCatalog, catalog_for
+from alerting.windows import BurnTier, WindowCatalog
 from sre_platform.durations import format_duration, humanize
 from sre_platform.errors import OutputError
 from sre_platform.files import write_atomic
@@ -410,7 +410,7 @@ def proof_suite(slo: SLO) -> ProofSuite:
     groups = slo_groups(twin, TWIN_VERSION)
     rules_text, _ = render_rules(groups, [f"Test twin of SLO {slo.id} from {slo.source}."])
     labels, annotations = _alert_rule_sets(twin, groups)
-    catalog = catalog_for(slo.period_seconds)
+    catalog = slo.catalog
     proofs = (outage_proof(slo, catalog), steady_burn_proof(slo, catalog), blip_proof(slo, catalog))
     templated = [k for found in labels.values() for k, v in found.items() if "{{" in v]
     if templated:
@@ -480,7 +480,7 @@ def promtool_test(suite: ProofSuite, proof: Proof) -> dict[str, Any]:
     if proof.windows_reading is not None:
         low, high = proof.windows_reading
         selector = f'{{__name__=~"{names.SLI_ERROR_PREFIX}.+", {names.LABEL_ID}="{suite.twin.id}"}}'
-        windows = len(catalog_for(suite.slo.period_seconds).sli_windows)
+        windows = len(suite.slo.catalog.sli_windows)
         group["promql_expr_test"] = [
             {
                 "expr": f"count({selector} > {_number(low)} < {_number(high)})",

@@ -11,7 +11,10 @@ Extensions over Sloth, each documented in docs/slo-specs.md:
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
+import struct
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
@@ -34,6 +37,61 @@ Number = Annotated[float, Strict(), BeforeValidator(yaml12_number)]
 Flag = Annotated[bool, Strict()]
 
 
+def go_float32_text(value: float) -> str:
+    """``value`` as Go's ``strconv.FormatFloat(value, 'g', -1, 32)`` writes it.
+
+    That is how Sloth's YAML reader (sigs.k8s.io/yaml, yaml.go: convertToJSONableObject) turns
+    a number into a string field: the shortest digits that read back as the same float32, in
+    exponent form when the exponent is below -4 or at least 6 (``0.2``, ``90``, ``1e+06``).
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    single = struct.unpack("f", struct.pack("f", value))[0]
+    if single == 0:
+        return "-0" if math.copysign(1, single) < 0 else "0"
+    for digits in range(1, 10):
+        text = f"{single:.{digits - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
+            break
+    mantissa, exponent = text.split("e")
+    sign = "-" if mantissa.startswith("-") else ""
+    figures = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    power = int(exponent)
+    if power < -4 or power >= 6:
+        rest = f".{figures[1:]}" if len(figures) > 1 else ""
+        return f"{sign}{figures[0]}{rest}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if power < 0:
+        return f"{sign}0.{'0' * (-power - 1)}{figures}"
+    whole = figures[: power + 1].ljust(power + 1, "0")
+    fraction = figures[power + 1 :]
+    return f"{sign}{whole}{'.' + fraction if fraction else ''}"
+
+
+def sloth_string(value: object) -> object:
+    """A YAML boolean, number or date where text belongs, as the text Sloth reads it as.
+
+    Sloth's reader writes ``true``/``false`` for booleans, integers in decimal and floats as
+    ``go_float32_text`` does; a date stays as written (``2024-01-31``). Anything else (a list,
+    a mapping, null) is left for the model to refuse.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float32_text(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value
+
+
+# Label and annotation values: text, or a YAML boolean/number/date written as Sloth writes it.
+Text = Annotated[str, BeforeValidator(sloth_string)]
+Labels = dict[str, Text]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -42,16 +100,16 @@ class AlertSpec(_Strict):
     """One of the two alerts of an SLO (``page_alert`` or ``ticket_alert``)."""
 
     disable: Flag = False
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
 
 
 class AlertingSpec(_Strict):
     """The ``alerting`` block: shared name, labels and annotations, and the two alerts."""
 
     name: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
     page_alert: AlertSpec = Field(default_factory=AlertSpec)
     ticket_alert: AlertSpec = Field(default_factory=AlertSpec)
 
@@ -100,7 +158,7 @@ class SLOSpec(_Strict):
     name: str
     objective: Number
     description: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     sli: SLISpec
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
     period: str | None = None
@@ -108,6 +166,8 @@ class SLOSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _refuse_plugins(cls, data: object) -> object:
+        if isinstance(data, dict) and "plugins" in data:
+            raise ValueError(PLUGINS_MESSAGE)
         return _refuse_slo_plugins(data)
 
 
@@ -116,13 +176,16 @@ class ServiceSpec(_Strict):
 
     version: Literal["prometheus/v1"]
     service: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     slos: list[SLOSpec]
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_plugins(cls, data: object) -> object:
         return _refuse_slo_plugins(data)
+
+
+PLUGINS_MESSAGE = "Sloth SLO plugins are not supported: remove the plugins block"
 
 
 def _refuse_slo_plugins(data: object) -> object:

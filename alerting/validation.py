@@ -29,8 +29,8 @@ from alerting.promql import (
     with_window,
 )
 from alerting.spec import yaml12_number
-from alerting.windows import catalog_for
-from sre_platform.durations import parse_duration
+from alerting.windows import WindowCatalog, catalog_for
+from sre_platform.durations import format_duration, parse_duration
 from sre_platform.errors import Problem
 
 RESERVED_PREFIX = "sloth_"  # every label the compiler sets (names.LABEL_*) starts so
@@ -70,8 +70,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def check_service(spec: Any, default_period: int) -> list[Problem]:
-    """Every problem of one service document (a ServiceSpec or the raw mapping), SLOs included."""
+Catalogs = Mapping[int, WindowCatalog]  # custom alert windows by period (--windows-path)
+
+
+def check_service(
+    spec: Any, default_period: int, catalogs: Catalogs | None = None
+) -> list[Problem]:
+    """Every problem of one service document (a ServiceSpec or the raw mapping), SLOs included.
+
+    With ``catalogs`` (custom alert windows by period), every SLO's period must have one.
+    """
     problems: list[Problem] = []
     service = _get(spec, "service")
     if isinstance(service, str) and not OBJECT_NAME.match(service):
@@ -86,17 +94,17 @@ def check_service(spec: Any, default_period: int) -> list[Problem]:
         if not isinstance(name, str):  # an SLO without a name is named by its place
             problems += [
                 Problem(p.message, None, None, f"slos[{index}].{p.field}", p.severity)
-                for p in check_slo(entry, default_period)
+                for p in check_slo(entry, default_period, catalogs)
             ]
             continue
         if name in seen:
             problems.append(Problem("duplicate SLO name in this service", slo=name, field="name"))
         seen.add(name)
-        problems += check_slo(entry, default_period)
+        problems += check_slo(entry, default_period, catalogs)
     return problems
 
 
-def check_slo(slo: Any, default_period: int) -> list[Problem]:
+def check_slo(slo: Any, default_period: int, catalogs: Catalogs | None = None) -> list[Problem]:
     """Every problem of one SLO (an SLOSpec, or the raw mapping when it did not parse)."""
     if not isinstance(slo, Mapping) and not hasattr(slo, "sli"):
         return []
@@ -127,9 +135,23 @@ def check_slo(slo: Any, default_period: int) -> list[Problem]:
         alerting = {}  # as the spec model's default
     if alerting is not None:
         problems += _check_alerting(alerting, where)
+    catalog = None
+    if catalogs is not None:
+        catalog = catalogs.get(period)
+        if catalog is None:
+            problems.append(Problem(missing_windows(period, catalogs), slo=where, field="period"))
     if objective_ok and not any(p.severity == "error" for p in problems):
-        problems += _budget_warnings(slo, float(objective), period, where)
+        problems += _budget_warnings(slo, float(objective), catalog or catalog_for(period), where)
     return problems
+
+
+def missing_windows(period: int, catalogs: Catalogs) -> str:
+    """Why an SLO of ``period`` cannot use the custom alert windows given."""
+    found = ", ".join(format_duration(p) for p in sorted(catalogs)) or "none"
+    return (
+        f"no AlertWindows file in --windows-path has sloPeriod {format_duration(period)} "
+        f"(periods there: {found}); custom windows replace the default ones, as in Sloth"
+    )
 
 
 def _check_sli(sli: Any, slo: str | None) -> Iterator[Problem]:
@@ -147,8 +169,8 @@ def _check_sli(sli: Any, slo: str | None) -> Iterator[Problem]:
     events, raw, latency = _get(sli, "events"), _get(sli, "raw"), _get(sli, "latency")
     if events is not None:
         error_query, total_query = _get(events, "error_query"), _get(events, "total_query")
-        yield from _check_query(error_query, slo, "sli.events.error_query")
-        yield from _check_query(total_query, slo, "sli.events.total_query")
+        yield from check_query(error_query, slo, "sli.events.error_query")
+        yield from check_query(total_query, slo, "sli.events.total_query")
         if (
             isinstance(error_query, str)
             and isinstance(total_query, str)
@@ -156,7 +178,7 @@ def _check_sli(sli: Any, slo: str | None) -> Iterator[Problem]:
         ):
             yield Problem("error and total queries must differ", slo=slo, field="sli.events")
     elif raw is not None:
-        yield from _check_query(_get(raw, "error_ratio_query"), slo, "sli.raw.error_ratio_query")
+        yield from check_query(_get(raw, "error_ratio_query"), slo, "sli.raw.error_ratio_query")
     else:
         yield from _check_latency(latency, slo)
 
@@ -182,7 +204,8 @@ def _check_latency(latency: Any, slo: str | None) -> Iterator[Problem]:
         )
 
 
-def _check_query(query: Any, slo: str | None, field: str) -> Iterator[Problem]:
+def check_query(query: Any, slo: str | None, field: str) -> Iterator[Problem]:
+    """The problems of one query holding the ``{{.window}}`` placeholder (none if not text)."""
     if not isinstance(query, str):
         return
     if not query.strip():
@@ -209,14 +232,9 @@ def _check_alerting(alerting: Any, slo: str | None) -> list[Problem]:
         problems.append(
             Problem("required unless both alerts are disabled", slo=slo, field="alerting.name")
         )
-    elif isinstance(name, str) and not METRIC_NAME.match(name):
-        problems.append(
-            Problem(
-                "must be a valid alert name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
-                slo=slo,
-                field="alerting.name",
-            )
-        )
+    elif isinstance(name, str) and not name.strip():
+        # Prometheus takes any text as an alert name (it becomes the alertname label's value).
+        problems.append(Problem("must not be empty", slo=slo, field="alerting.name"))
     alert_name = name if isinstance(name, str) else ""
     problems += _check_labels(
         _get(alerting, "labels"), "alerting.labels", slo, alert_name=alert_name
@@ -286,7 +304,9 @@ def _check_annotations(
     return problems
 
 
-def _budget_warnings(slo: Any, objective: float, period: int, where: str | None) -> list[Problem]:
+def _budget_warnings(
+    slo: Any, objective: float, catalog: WindowCatalog, where: str | None
+) -> list[Problem]:
     """Alerts that can never fire, and an objective that leaves no budget at all."""
     budget = (100 - objective) / 100
     alerting = _get(slo, "alerting")
@@ -297,7 +317,6 @@ def _budget_warnings(slo: Any, objective: float, period: int, where: str | None)
     if budget <= 0:
         return [Problem(_NO_BUDGET, slo=where, field="objective", severity="warning")]
     problems = []
-    catalog = catalog_for(period)
     for key, severity in (
         ("page_alert", names.SEVERITY_PAGE),
         ("ticket_alert", names.SEVERITY_TICKET),

@@ -21,11 +21,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerting.alert_windows import read_windows
 from alerting.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from alerting.compiler import check_inputs, compile_inputs, merge_rule_files, write_folder
 from alerting.explain import Explanation, as_json, explain
-from alerting.loader import base_file, check_period
+from alerting.loader import LoadOptions, base_file, check_period
 from alerting.names import MODES
+from alerting.prometheus_rule import OUTPUT_FORMATS, choose
+from alerting.prometheus_rule import render as render_prometheus_rule
 from alerting.promql import LABEL_NAME
 from alerting.proofs import (
     ProofResult,
@@ -57,6 +60,26 @@ ExtraLabelOption = typer.Option(
     [], "--extra-label", help="k=v added to every generated rule (repeatable)."
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+WindowsPathOption = typer.Option(
+    None,
+    "--windows-path",
+    "--slo-period-windows-path",
+    help="A folder of Sloth AlertWindows files: each SLO uses the one whose sloPeriod is its "
+    "period (they replace the default windows, as in Sloth).",
+)
+AllowUnknownOption = typer.Option(
+    False,
+    "--allow-unknown-fields",
+    help="Unknown spec fields are warnings naming file and field, and are ignored.",
+)
+
+
+def load_options(windows_path: Path | None, allow_unknown_fields: bool) -> LoadOptions:
+    """The spec-reading options; the AlertWindows files are read (SpecError if bad)."""
+    windows = read_windows(windows_path) if windows_path is not None else None
+    return LoadOptions(windows=windows, allow_unknown_fields=allow_unknown_fields)
+
+
 STDOUT = "-"
 ModeOption = typer.Option(
     "default",
@@ -189,6 +212,15 @@ def compile_command(
     period: str = PeriodOption,
     extra_label: list[str] = ExtraLabelOption,
     mode: str = ModeOption,
+    windows_path: Path | None = WindowsPathOption,
+    allow_unknown_fields: bool = AllowUnknownOption,
+    output_format: str = typer.Option(
+        "auto",
+        "--output-format",
+        help="rules (a Prometheus rules file) or prometheus-rule (a prometheus-operator "
+        "PrometheusRule per Kubernetes CRD document); auto: prometheus-rule when every input "
+        "is a sloth.slok.dev/v1 PrometheusServiceLevel, as Sloth does, else rules.",
+    ),
     cache: Path | None = typer.Option(
         None,
         "--cache",
@@ -203,6 +235,11 @@ def compile_command(
     labels = parse_labels(extra_label)
     mode = checked_mode(mode)
     cache_dir = _cache_dir(cache, incremental, output, inputs)
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"--output-format {printable(output_format)!r}: expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
     kind = _output_kind(output)
     target = _file_target(output) if kind == "file" and output is not None else None
     compilation = compile_inputs(
@@ -212,17 +249,24 @@ def compile_command(
         jobs=os.cpu_count() or 1,
         mode=mode,
         cache_dir=cache_dir,
+        options=load_options(windows_path, allow_unknown_fields),
     )
     _print_problems(compilation.problems, compilation.omitted)
     if not compilation.ok:
         raise typer.Exit(1)
     slos = f"{compilation.slo_count} SLO(s)"
+    files = compilation.files
+    chosen, objects = choose(files, output_format)
+    if chosen != "rules":
+        files = [
+            dataclasses.replace(f, text=render_prometheus_rule(f, objects[f.source])) for f in files
+        ]
     if kind == "folder":
         assert output is not None
-        targets = write_folder(compilation.files, output, inputs)
+        targets = write_folder(files, output, inputs)
         err_console.print(f"wrote {len(targets)} rules file(s) to {output} ({slos})", markup=False)
         return
-    merged = merge_rule_files(compilation.files)
+    merged = merge_rule_files(files) if chosen == "rules" else "".join(f.text for f in files)
     if kind == "stdout":
         sys.stdout.write(merged)
         return
@@ -240,12 +284,20 @@ def validate_command(
     inputs: list[Path] = InputsOption,
     period: str = PeriodOption,
     extra_label: list[str] = ExtraLabelOption,
+    windows_path: Path | None = WindowsPathOption,
+    allow_unknown_fields: bool = AllowUnknownOption,
     as_json_output: bool = JsonOption,
 ) -> None:
     """Check specs as compile does and report every problem of every file at once (exit 1 on
     any error)."""
     labels = parse_labels(extra_label)
-    compilation = compile_inputs(inputs, checked_period(period), labels, jobs=os.cpu_count() or 1)
+    compilation = compile_inputs(
+        inputs,
+        checked_period(period),
+        labels,
+        jobs=os.cpu_count() or 1,
+        options=load_options(windows_path, allow_unknown_fields),
+    )
     errors = sum(p.severity == "error" for p in compilation.problems)
     warnings = len(compilation.problems) - errors
     omitted = sum(compilation.omitted.values())
@@ -284,10 +336,14 @@ def test_command(
     keep: Path | None = typer.Option(
         None, "--keep", help="Write the twin rules and promtool tests here and keep them."
     ),
+    windows_path: Path | None = WindowsPathOption,
+    allow_unknown_fields: bool = AllowUnknownOption,
     as_json_output: bool = JsonOption,
 ) -> None:
     """Prove each SLO's alerts with promtool: outage pages, 0.99x burn is silent, blip resets."""
-    result = check_inputs(inputs, checked_period(period))
+    result = check_inputs(
+        inputs, checked_period(period), options=load_options(windows_path, allow_unknown_fields)
+    )
     _print_problems(result.problems, result.omitted)
     if not result.ok:
         raise typer.Exit(1)
@@ -347,10 +403,14 @@ def explain_command(
     rate: float = typer.Option(
         100.0, "--rate", min=0.0, help="Events per second, for the budget in events."
     ),
+    windows_path: Path | None = WindowsPathOption,
+    allow_unknown_fields: bool = AllowUnknownOption,
     as_json_output: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Explain each SLO: error budget in time and events, alert tiers, time to detect burns."""
-    result = check_inputs(inputs, checked_period(period))
+    result = check_inputs(
+        inputs, checked_period(period), options=load_options(windows_path, allow_unknown_fields)
+    )
     _print_problems(result.problems, result.omitted)
     if not result.ok:
         raise typer.Exit(1)

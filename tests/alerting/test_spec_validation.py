@@ -135,11 +135,11 @@ BAD_SPECS = [
         id="alerts need a name unless both are disabled",
     ),
     pytest.param(
-        slo(alerting="    alerting:\n      name: orders-alert\n"),
+        slo(alerting="    alerting:\n      name: ' '\n"),
         "orders",
         "alerting.name",
-        "valid alert name",
-        id="an alert name with a dash is refused",
+        "must not be empty",
+        id="an alert name of only spaces is refused (any other text is a valid alert name)",
     ),
     pytest.param(
         slo("    labels:\n      2team: x\n"),
@@ -400,8 +400,8 @@ def test_problem_text_names_file_slo_and_field(tmp_path: Path) -> None:
         ),
         pytest.param(
             "version: prometheus/v2\nservice: a\nslos: []\n",
-            "input should be 'prometheus/v1'",
-            id="another spec version is refused",
+            "unsupported spec format: version prometheus/v2; supported: version: prometheus/v1",
+            id="another spec version is an unsupported format",
         ),
     ],
 )
@@ -490,7 +490,11 @@ def test_one_pass_reports_field_and_query_problems_of_the_same_slo(tmp_path: Pat
     result = read_specs([path])
     assert sorted((p.field, p.message.split(":")[0]) for p in result.problems) == [
         ("alerting.annotations.s", "not a valid Go template (as Prometheus parses it)"),
-        ("objectve", "unknown field (not part of prometheus/v1 or its documented extensions)"),
+        (
+            "objectve",
+            "unknown field (not part of prometheus/v1 or its documented extensions); "
+            "did you mean objective?",
+        ),
         (
             "sli.events.error_query",
             "{{.window}} must be the whole range of a range selector or subquery, e.g. rate(x[{{.window}}])",
