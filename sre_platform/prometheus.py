@@ -1,4 +1,4 @@
-"""A small client for the Prometheus HTTP API (instant queries), for the lab and for AMP.
+"""A small client for the Prometheus HTTP API (instant and range queries), for the lab and AMP.
 
 Every read is bounded, whatever the server does: one overall deadline covers everything a client
 does (connecting, sending, waiting for headers, reading the body however slowly it drips), and an
@@ -25,8 +25,8 @@ from typing import Annotated, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from budget.sigv4 import SessionFactory, amp_region, default_session, sigv4_auth
-from sre_platform.errors import BudgetError, field_path
+from sre_platform.errors import PrometheusError, field_path
+from sre_platform.sigv4 import SessionFactory, amp_region, default_session, sigv4_auth
 from sre_platform.text import printable
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -79,6 +79,34 @@ class _QueryResponse(BaseModel):
     data: _VectorData
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query: its labels and its (epoch seconds, value) points."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+class _MatrixItem(BaseModel):
+    metric: dict[str, str]
+    values: list[tuple[float, Annotated[float, BeforeValidator(_sample_value)]]]
+
+
+class _MatrixData(BaseModel):
+    resultType: Literal["matrix"]  # the API's field name
+    result: list[_MatrixItem]
+
+
+class _RangeResponse(BaseModel):
+    status: Literal["success"]
+    data: _MatrixData
+
+
+class _LabelValuesResponse(BaseModel):
+    status: Literal["success"]
+    data: list[str]
+
+
 def quote(value: str) -> str:
     """Return ``value`` as a PromQL double-quoted string literal."""
     return json.dumps(value)
@@ -102,8 +130,8 @@ def parse_base_url(url: str) -> httpx.URL:
     return parsed
 
 
-def _api_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/api/v1/query"
+def _api_url(base_url: str, endpoint: str = "query") -> str:
+    return base_url.rstrip("/") + "/api/v1/" + endpoint
 
 
 def _error_detail(body: bytes) -> str:
@@ -118,7 +146,7 @@ def _error_detail(body: bytes) -> str:
     return printable(text.strip()[:_DETAIL_CHARS])
 
 
-def _why_not_a_vector(exc: ValidationError) -> str:
+def _why_not(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = field_path(error["loc"])
     return printable(f"{where}: {error['msg']}" if where else error["msg"])
@@ -129,6 +157,18 @@ def parse_vector(payload: object) -> list[Sample]:
     parsed = _QueryResponse.model_validate(payload)
     return [
         Sample(labels=MappingProxyType(dict(item.metric)), value=item.value[1])
+        for item in parsed.data.result
+    ]
+
+
+def parse_matrix(payload: object) -> list[Series]:
+    """Parse the JSON body of a range query (ValidationError if it is not a matrix)."""
+    parsed = _RangeResponse.model_validate(payload)
+    return [
+        Series(
+            labels=MappingProxyType(dict(item.metric)),
+            points=tuple((float(t), v) for t, v in item.values),
+        )
         for item in parsed.data.result
     ]
 
@@ -162,7 +202,7 @@ class PrometheusClient:
 
     The deadline starts when the client is made and covers every query it runs; each answer is
     capped at ``limits.max_response_bytes`` (after decompression). Each query opens and closes
-    its own connection. Every failure is a BudgetError naming the URL: the caller cannot decide
+    its own connection. Every failure is a PrometheusError naming the URL: the caller cannot decide
     without the data.
     """
 
@@ -176,58 +216,101 @@ class PrometheusClient:
 
     def query(self, expr: str) -> list[Sample]:
         """Run ``expr`` as an instant query at the current time."""
+        payload = self._get(expr, "query", {"query": expr})
+        try:
+            return parse_vector(payload)
+        except ValidationError as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.base_url} sent an answer that is not an instant vector: "
+                f"{_why_not(exc)}"
+            ) from None
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        """Run ``expr`` as a range query from ``start`` to ``end`` (epoch seconds), every
+        ``step`` seconds."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        payload = self._get(expr, "query_range", params)
+        try:
+            return parse_matrix(payload)
+        except ValidationError as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.base_url} sent an answer that is not a range (matrix): "
+                f"{_why_not(exc)}"
+            ) from None
+
+    def label_values(
+        self, label: str, match: str = "", start: float | None = None, end: float | None = None
+    ) -> list[str]:
+        """The values of ``label`` among the series ``match`` selects (every series when it is
+        empty), between ``start`` and ``end`` (epoch seconds) when given: what Grafana's
+        ``label_values(match, label)`` lists."""
+        params = {"match[]": match} if match else {}
+        if start is not None:
+            params["start"] = f"{start:.3f}"
+        if end is not None:
+            params["end"] = f"{end:.3f}"
+        what = f"label_values({match}, {label})" if match else f"label_values({label})"
+        payload = self._get(what, f"label/{label}/values", params)
+        try:
+            return list(_LabelValuesResponse.model_validate(payload).data)
+        except ValidationError as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.base_url} sent an answer that is not a list of label "
+                f"values: {_why_not(exc)}"
+            ) from None
+
+    def _get(self, expr: str, endpoint: str, params: dict[str, str]) -> object:
+        """The decoded JSON answer to ``endpoint``; a PrometheusError for anything else."""
         remaining = self._deadline - time.monotonic()
         try:
             if remaining <= 0:
                 raise TimeoutError
-            status, body = _run(self._fetch(expr, remaining))
+            status, body = _run(self._fetch(endpoint, params, remaining))
         except TimeoutError:
-            raise BudgetError(
+            raise PrometheusError(
                 f"Prometheus at {self.base_url} gave no complete answer within the "
                 f"{self.limits.timeout_seconds:g} s deadline (--timeout)"
             ) from None
         except httpx.DecodingError as exc:
-            raise BudgetError(
+            raise PrometheusError(
                 f"Prometheus at {self.base_url} sent an answer that cannot be decoded: "
                 f"{printable(str(exc))}"
             ) from None
         except httpx.HTTPError as exc:
-            raise BudgetError(
+            raise PrometheusError(
                 f"Prometheus at {self.base_url} is unreachable: {printable(str(exc))}"
             ) from None
         if status != 200:
-            raise BudgetError(
+            raise PrometheusError(
                 f"Prometheus at {self.base_url} answered HTTP {status} "
                 f"to {expr!r}: {_error_detail(body)}"
             )
-        return self._samples(expr, body)
-
-    def _samples(self, expr: str, body: bytes) -> list[Sample]:
-        prefix = f"Prometheus at {self.base_url} sent an answer that is not an instant vector"
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):
-            raise BudgetError(f"{prefix}: not JSON") from None
+            kind = "an instant vector" if endpoint == "query" else "a range (matrix)"
+            raise PrometheusError(
+                f"Prometheus at {self.base_url} sent an answer that is not {kind}: not JSON"
+            ) from None
         if isinstance(payload, dict) and payload.get("status") == "error":
-            raise BudgetError(
+            raise PrometheusError(
                 f"Prometheus at {self.base_url} refused {expr!r}: {_error_detail(body)}"
             )
-        try:
-            return parse_vector(payload)
-        except ValidationError as exc:
-            raise BudgetError(f"{prefix}: {_why_not_a_vector(exc)}") from None
+        return payload
 
-    async def _fetch(self, expr: str, remaining: float) -> tuple[int, bytes]:
+    async def _fetch(
+        self, endpoint: str, params: dict[str, str], remaining: float
+    ) -> tuple[int, bytes]:
         async with (
             asyncio.timeout(remaining),
             httpx.AsyncClient(auth=self._auth, timeout=None) as http,
-            http.stream("GET", _api_url(self.base_url), params={"query": expr}) as response,
+            http.stream("GET", _api_url(self.base_url, endpoint), params=params) as response,
         ):
             return response.status_code, await self._read(response)
 
     async def _read(self, response: httpx.Response) -> bytes:
         cap = self.limits.max_response_bytes
-        too_big = BudgetError(
+        too_big = PrometheusError(
             f"Prometheus at {self.base_url} sent an answer larger than {cap:,} bytes "
             "(the size limit); refusing to read it"
         )
