@@ -44,7 +44,8 @@ import yaml
 
 from alerting import names
 from alerting.generate import RuleGroup, slo_groups, slo_labels
-from alerting.model import SLO, Alert, EventsSLI, frozen_map
+from alerting.model import SLO, Alert, EventsSLI, RawSLI, frozen_map
+from alerting.names import MODE_DEFAULT
 from alerting.render import render_rules
 from alerting.windows import BurnTier, WindowCatalog
 from sre_platform.durations import format_duration, humanize
@@ -103,9 +104,69 @@ class Traffic:
         lo = max(0, at - (window // step) * step)
         return self.error_seconds(lo, at) / (at - lo) if at > lo else None
 
+    def derived_ratio(
+        self, at: int, window: int, step: int, base: int, evaluation: int
+    ) -> Fraction | None:
+        """The error ratio the efficient mode derives at ``at`` for ``window`` (None: no data).
+
+        It adds up the two event-rate recordings over ``base`` that the evaluations at or after
+        ``at - window`` (multiples of ``evaluation``, from the first with two samples) wrote:
+        errors over requests, each recording weighted by its events. A recording's ``rate()``
+        whose range starts before the first sample is extrapolated as Prometheus 2.x does
+        (by the gap to the range start when under 1.1 steps, else by half a step); errors and
+        requests share the factor, so it weights that recording only.
+        """
+        first_eval = max(evaluation, math.ceil(max(at - window, 0) / evaluation) * evaluation)
+        errors = requests = Fraction(0)
+        for s in range(first_eval, at + 1, evaluation):
+            first = max(0, math.ceil(Fraction(s - base, step)) * step)
+            sampled = s - first
+            if sampled <= 0:
+                continue
+            gap = first - (s - base)
+            extend = gap if gap < Fraction(11, 10) * step else Fraction(step, 2)
+            weight = (sampled + extend) / sampled
+            errors += weight * self.error_seconds(first, s)
+            requests += weight * sampled
+        return errors / requests if requests else None
+
     def increment(self, index: int, step: int) -> Fraction:
         """The error ratio of the step that ends at sample ``index``."""
         return self.error_seconds((index - 1) * step, index * step) / step
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a rules mode's SLI windows read traffic.
+
+    ``default``: every window is a ``rate()`` over the raw counters. ``efficient``: the
+    shortest window (``base``) too, every longer one is derived from the recordings written at
+    each evaluation (every ``evaluation`` seconds), so it lags and blurs by about ``base``.
+    """
+
+    mode: str = MODE_DEFAULT
+    base: int = 0
+    evaluation: int = 0
+
+    def ratio(self, traffic: Traffic, at: int, window: int, step: int) -> Fraction | None:
+        """The error ratio the SLI window ``window`` reads at ``at``."""
+        if self.mode == MODE_DEFAULT or window == self.base:
+            return traffic.ratio(at, window, step)
+        return traffic.derived_ratio(at, window, step, self.base, self.evaluation)
+
+    def every(self, evaluation: int) -> Reading:
+        """This reading with rules evaluated every ``evaluation`` seconds."""
+        return dataclasses.replace(self, evaluation=evaluation)
+
+
+DEFAULT_READING = Reading()
+
+
+def reading_of(mode: str, catalog: WindowCatalog) -> Reading:
+    """The Reading of ``mode`` for an SLO with ``catalog``."""
+    if mode == MODE_DEFAULT:
+        return DEFAULT_READING
+    return Reading(mode, base=min(catalog.sli_windows))
 
 
 @dataclass(frozen=True)
@@ -129,11 +190,12 @@ class Proof:
     checks: tuple[Check, ...] = ()
     windows_reading: tuple[Fraction, Fraction] | None = None  # every SLI window in (low, high)
     skipped: str | None = None
+    detected_after: int | None = None  # outage: seconds from its start to the first alert
 
 
 @dataclass(frozen=True)
 class ProofSuite:
-    """An SLO's test twin, its rendered rules and its proofs."""
+    """An SLO's test twin, its rendered rules and its proofs (for one rules mode)."""
 
     slo: SLO
     twin: SLO
@@ -142,6 +204,7 @@ class ProofSuite:
     alert_labels: dict[str, dict[str, str]]  # severity -> full label set, alertname excluded
     alert_annotations: dict[str, dict[str, str]]
     proofs: tuple[Proof, ...]
+    mode: str = MODE_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -154,6 +217,7 @@ class ProofResult:
     title: str
     status: str
     detail: str = ""
+    mode: str = MODE_DEFAULT
 
 
 # --- the twin -------------------------------------------------------------------------------
@@ -219,11 +283,19 @@ def _above(value: Fraction | None, limit: Fraction) -> bool | None:
     return value > limit
 
 
-def tier_fires(slo: SLO, tier: BurnTier, traffic: Traffic, at: int, step: int) -> bool | None:
+def tier_fires(
+    slo: SLO,
+    tier: BurnTier,
+    traffic: Traffic,
+    at: int,
+    step: int,
+    reading: Reading = DEFAULT_READING,
+) -> bool | None:
     """Whether both windows of ``tier`` burn above its threshold at ``at`` (None: a tie)."""
     limit = threshold(slo, tier)
     states = [
-        _above(traffic.ratio(at, w, step), limit) for w in (tier.short_window, tier.long_window)
+        _above(reading.ratio(traffic, at, w, step), limit)
+        for w in (tier.short_window, tier.long_window)
     ]
     if False in states:
         return False
@@ -231,14 +303,21 @@ def tier_fires(slo: SLO, tier: BurnTier, traffic: Traffic, at: int, step: int) -
 
 
 def firing(
-    slo: SLO, catalog: WindowCatalog, traffic: Traffic, at: int, step: int
+    slo: SLO,
+    catalog: WindowCatalog,
+    traffic: Traffic,
+    at: int,
+    step: int,
+    reading: Reading = DEFAULT_READING,
 ) -> tuple[str, ...] | None:
     """The severities firing at ``at``; None when a tie makes the answer float rounding's."""
     result = []
     for severity in names.SEVERITIES:
         if _alert(slo, severity).disabled:
             continue
-        states = [tier_fires(slo, t, traffic, at, step) for t in catalog.tiers_of(severity)]
+        states = [
+            tier_fires(slo, t, traffic, at, step, reading) for t in catalog.tiers_of(severity)
+        ]
         if True in states:
             result.append(severity)
         elif None in states:
@@ -276,8 +355,12 @@ def _ceil_to(value: Fraction | int, step: int) -> int:
 # --- the proofs -----------------------------------------------------------------------------
 
 
-def outage_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
-    """A total outage pages (or, without a page, tickets) within its detection time + 1 step."""
+def outage_proof(slo: SLO, catalog: WindowCatalog, reading: Reading = DEFAULT_READING) -> Proof:
+    """A total outage pages (or, without a page, tickets) within its detection time + 1 step.
+
+    In the efficient mode the derived windows lag: the first evaluation that alerts is found
+    by stepping the exact model forward, and the title states it.
+    """
     for severity in names.SEVERITIES:
         tiers = _live_tiers(slo, catalog, severity)
         if tiers:
@@ -289,19 +372,30 @@ def outage_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     # A tenth of the detection time (but not under a minute) keeps "+ one evaluation" small.
     windows = _windows(catalog.tiers_of(severity))
     step = sample_step(windows, 5, max(60, int(detect / 10)), span=2 * max(windows))
+    reading = reading.every(step)
     start = _ceil_to(max(t.long_window for t in tiers), step)  # full windows of healthy traffic
-    # The last evaluation clearly before the detection time and the first clearly after it.
-    fire_at = start + (math.floor(detect * (1 + _TIE) / step) + 1) * step
-    quiet_at = start + max(0, math.ceil(detect * (1 - _TIE) / step) - 1) * step
-    title = (
-        f"a total outage {verb} within {humanize(float(detect))} (theory) + one evaluation "
-        f"({format_duration(step)}), and nothing fires before"
-    )
     traffic = Traffic(((start, None, Fraction(1)),))
+    if reading.mode == MODE_DEFAULT:
+        # The last evaluation clearly before the detection time and the first clearly after it.
+        fire_at = start + (math.floor(detect * (1 + _TIE) / step) + 1) * step
+        quiet_at = start + max(0, math.ceil(detect * (1 - _TIE) / step) - 1) * step
+        title = (
+            f"a total outage {verb} within {humanize(float(detect))} (theory) + one evaluation "
+            f"({format_duration(step)}), and nothing fires before"
+        )
+    else:
+        found = _first_alert(slo, catalog, traffic, start, step, reading, severity)
+        if isinstance(found, str):
+            return Proof(OUTAGE, f"a total outage {verb}", skipped=found)
+        fire_at, quiet_at = found, found - step
+        title = (
+            f"a total outage {verb} within {humanize(fire_at - start)} (derived windows; the "
+            f"default mode's theory: {humanize(float(detect))}), and nothing fires before"
+        )
     times = sorted({start, quiet_at, fire_at})
     checks = []
     for at in times:
-        state = firing(slo, catalog, traffic, at, step)
+        state = firing(slo, catalog, traffic, at, step, reading)
         if state is None:
             return Proof(OUTAGE, title, skipped=_tie_reason(at))
         checks.append(Check(at, state))
@@ -309,11 +403,34 @@ def outage_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     claim = [(at, at == fire_at) for at in times]
     if expected != claim:
         return Proof(OUTAGE, title, skipped="the window catalog contradicts its detection time")
-    return Proof(OUTAGE, title, step, step, fire_at, traffic, tuple(checks))
+    return Proof(
+        OUTAGE, title, step, step, fire_at, traffic, tuple(checks), detected_after=fire_at - start
+    )
+
+
+def _first_alert(
+    slo: SLO,
+    catalog: WindowCatalog,
+    traffic: Traffic,
+    start: int,
+    step: int,
+    reading: Reading,
+    severity: str,
+) -> int | str:
+    """The first evaluation after ``start`` at which ``severity`` fires, or why none is found."""
+    horizon = start + max(t.long_window for t in catalog.tiers) + 2 * reading.base
+    for at in range(start + step, horizon + 1, step):
+        state = firing(slo, catalog, traffic, at, step, reading)
+        if state is None:
+            return _tie_reason(at)
+        if severity in state:
+            return at
+    return f"no {severity} alert within {format_duration(horizon - start)} of the outage"
 
 
 def steady_burn_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
-    """A steady burn at 0.99x stays silent for longer than the ticket-slow long window."""
+    """A steady burn at 0.99x stays silent for longer than the ticket-slow long window (in
+    either mode: a steady ratio reads the same through every window, derived or not)."""
     title = "a steady burn at 0.99x the budget rate stays silent"
     if slo.alerting.page.disabled and slo.alerting.ticket.disabled:
         return Proof(STEADY, title, skipped="both alerts are disabled")
@@ -337,8 +454,13 @@ def steady_burn_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     return Proof(STEADY, title, step, evaluation, end, traffic, checks, windows_reading=reading)
 
 
-def blip_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
-    """A short blip trips the quick page tier only, and the page resets after the short window."""
+def blip_proof(slo: SLO, catalog: WindowCatalog, reading: Reading = DEFAULT_READING) -> Proof:
+    """A short blip trips the quick page tier only, and the page resets after the short window.
+
+    In the efficient mode the derived windows read the blip later and let go of it later (by
+    up to the base window): the page is checked at the first evaluation that fires, and the
+    reset after the short window plus the base window when the short window is derived.
+    """
     title = "a short blip pages, then resets once the short window has passed"
     quick = catalog.page_quick
     if slo.alerting.page.disabled:
@@ -367,19 +489,31 @@ def blip_proof(slo: SLO, catalog: WindowCatalog) -> Proof:
     )
     span = math.ceil(warmup + target + quick.short_window) * 21 // 20
     step = sample_step(_windows(catalog.tiers), 2, span=span)
+    reading = reading.every(step)
     length = _ceil_to(target, step)
     ratio = target / length
     start = _ceil_to(warmup, step)
-    reset_at = _ceil_to(start + length + quick.short_window, step) + step
+    derived = reading.mode != MODE_DEFAULT and quick.short_window != reading.base
+    reset_after = quick.short_window + (reading.base if derived else 0)
+    reset_at = _ceil_to(start + length + reset_after, step) + step
     traffic = Traffic(((start, start + length, ratio),))
     title = (
         f"a {format_duration(length)} blip at {float(ratio):.0%} errors pages (quick tier only), "
-        f"then resets {format_duration(quick.short_window)} after it ends"
+        f"then resets {format_duration(reset_after)} after it ends"
     )
     peak = start + length
-    silent = all(firing(slo, catalog, traffic, at, step) == () for at in (start, reset_at))
-    quick_only = tier_fires(slo, quick, traffic, peak, step) is True and all(
-        tier_fires(slo, t, traffic, peak, step) is False for t in others
+    if reading.mode != MODE_DEFAULT:
+        peak = next(
+            (
+                at
+                for at in range(start + step, reset_at, step)
+                if tier_fires(slo, quick, traffic, at, step, reading) is not False
+            ),
+            peak,
+        )
+    silent = all(firing(slo, catalog, traffic, at, step, reading) == () for at in (start, reset_at))
+    quick_only = tier_fires(slo, quick, traffic, peak, step, reading) is True and all(
+        tier_fires(slo, t, traffic, peak, step, reading) is False for t in others
     )
     if not (silent and quick_only):
         return Proof(BLIP, title, skipped="no blip trips the quick page tier alone")
@@ -404,19 +538,32 @@ def _tie_reason(at: int) -> str:
     return f"a window sits exactly on a threshold at {format_duration(at)}: float rounding decides"
 
 
-def proof_suite(slo: SLO) -> ProofSuite:
-    """Build the test twin of ``slo``, its rules and its three proofs (pure)."""
+def proof_suite(slo: SLO, mode: str = MODE_DEFAULT) -> ProofSuite:
+    """Build the test twin of ``slo``, its rules in ``mode`` and its three proofs (pure).
+
+    A raw SLI compiles to the default rules in every mode (alerting/compiler.py), so that is
+    what its twin proves.
+    """
     twin = twin_of(slo)
-    groups = slo_groups(twin, TWIN_VERSION)
-    rules_text, _ = render_rules(groups, [f"Test twin of SLO {slo.id} from {slo.source}."])
+    suite_mode, mode = mode, (MODE_DEFAULT if isinstance(slo.sli, RawSLI) else mode)
+    groups = slo_groups(twin, TWIN_VERSION, mode)
+    header = [f"Test twin of SLO {slo.id} from {slo.source}."]
+    if mode != MODE_DEFAULT:
+        header.append(f"Rules mode: {mode}.")
+    rules_text, _ = render_rules(groups, header)
     labels, annotations = _alert_rule_sets(twin, groups)
     catalog = slo.catalog
-    proofs = (outage_proof(slo, catalog), steady_burn_proof(slo, catalog), blip_proof(slo, catalog))
+    reading = reading_of(mode, catalog)
+    proofs = (
+        outage_proof(slo, catalog, reading),
+        steady_burn_proof(slo, catalog),
+        blip_proof(slo, catalog, reading),
+    )
     templated = [k for found in labels.values() for k, v in found.items() if "{{" in v]
     if templated:
         reason = f"alert label {templated[0]!r} is a template: its value cannot be predicted"
         proofs = tuple(dataclasses.replace(p, skipped=p.skipped or reason) for p in proofs)
-    return ProofSuite(slo, twin, rules_text, groups, labels, annotations, proofs)
+    return ProofSuite(slo, twin, rules_text, groups, labels, annotations, proofs, suite_mode)
 
 
 # --- promtool test files --------------------------------------------------------------------
@@ -519,10 +666,19 @@ def _file_names(suite: ProofSuite) -> dict[str | None, str]:
     return names_
 
 
+def suite_folder(suite: ProofSuite, directory: Path) -> Path:
+    """Where a suite's files go: ``<id>`` for the default mode, ``<id>+<mode>`` otherwise (an
+    SLO id never holds a ``+``)."""
+    name = suite.slo.id if suite.mode == MODE_DEFAULT else f"{suite.slo.id}+{suite.mode}"
+    return directory / name
+
+
 def suite_paths(suites: Iterable[ProofSuite], directory: Path) -> list[Path]:
     """Every file that writing ``suites`` under ``directory`` creates or replaces."""
     return [
-        directory / suite.slo.id / name for suite in suites for name in _file_names(suite).values()
+        suite_folder(suite, directory) / name
+        for suite in suites
+        for name in _file_names(suite).values()
     ]
 
 
@@ -532,7 +688,7 @@ def write_suite(suite: ProofSuite, directory: Path) -> dict[str, Path]:
     Each file is written atomically; test files of an earlier run into the same folder that
     this run does not write are removed. Raises OutputError naming the path on any OS error.
     """
-    folder = directory / suite.slo.id
+    folder = suite_folder(suite, directory)
     files = _file_names(suite)
     try:
         for path in folder.glob("*.test.yaml"):
@@ -586,7 +742,9 @@ def run_suites(
     for suite in suites:
         paths = write_suite(suite, directory)
         for proof in suite.proofs:
-            base = ProofResult(suite.slo.id, suite.slo.source, proof.name, proof.title, "")
+            base = ProofResult(
+                suite.slo.id, suite.slo.source, proof.name, proof.title, "", mode=suite.mode
+            )
             if proof.skipped is not None:
                 results.append(dataclasses.replace(base, status="skipped", detail=proof.skipped))
             else:

@@ -339,8 +339,14 @@ def test_command(
     windows_path: Path | None = WindowsPathOption,
     allow_unknown_fields: bool = AllowUnknownOption,
     as_json_output: bool = JsonOption,
+    mode: str = typer.Option(
+        "default",
+        "--mode",
+        help="Prove the rules of this mode: default, efficient, or all (both, in turn).",
+    ),
 ) -> None:
     """Prove each SLO's alerts with promtool: outage pages, 0.99x burn is silent, blip resets."""
+    modes = MODES if checked_mode(mode, (*MODES, "all")) == "all" else (mode,)
     result = check_inputs(
         inputs, checked_period(period), options=load_options(windows_path, allow_unknown_fields)
     )
@@ -353,7 +359,7 @@ def test_command(
         def report(item: ProofResult, done: int, total: int) -> None:
             update(f"proof {done}/{total}: {item.slo_id} {item.proof} {item.status}")
 
-        suites = [proof_suite(slo) for slo in result.slos]
+        suites = [proof_suite(slo, one) for one in modes for slo in result.slos]
         if keep is not None:
             check_not_an_input([keep, *suite_paths(suites, keep)], inputs, "--keep")
             results = run_suites(suites, keep, progress=report)
@@ -366,7 +372,7 @@ def test_command(
         print_json(
             {
                 "ok": not failed,
-                "slos": len(suites),
+                "slos": len(result.slos),
                 "counts": counts,
                 "results": [dataclasses.asdict(item) for item in results],
             }
@@ -374,7 +380,7 @@ def test_command(
     else:
         _print_results(results, failed)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-        console.print(f"{len(suites)} SLO(s): {summary}", markup=False)
+        console.print(f"{len(result.slos)} SLO(s): {summary}", markup=False)
     if failed:
         raise typer.Exit(1)
 
@@ -384,7 +390,8 @@ def _print_results(results: list[ProofResult], failed: list[ProofResult]) -> Non
     styles = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
     for item in results:
         what = item.detail if item.status == "skipped" else item.title
-        table.add_row(item.slo_id, item.proof, Text(item.status, styles[item.status]), what)
+        proof = item.proof if item.mode == MODES[0] else f"{item.proof} ({item.mode})"
+        table.add_row(item.slo_id, proof, Text(item.status, styles[item.status]), what)
     console.print(table)
     for item in failed:
         err_console.print(
