@@ -72,7 +72,7 @@ class ProxyLimits:
 
     timeout_seconds: float = 20.0  # one request, waiting for a slot included
     max_response_bytes: int = 5 * 1024 * 1024
-    max_query_chars: int = 8 * 1024
+    max_query_chars: int = 4 * 1024
     max_matchers: int = 10
     max_range_seconds: int = 91 * 86400  # the longest SLO period (90d) and a day
     max_points: int = 11_000  # Prometheus' own limit per series of a range query
