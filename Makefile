@@ -6,8 +6,13 @@ BIN    := $(VENV)/bin
 
 .PHONY: install up down test lint format bench
 
-install: $(BIN)/sre
+install: $(BIN)/sre node_modules/.package-lock.json
 	@bash scripts/install-system-tools.sh
+
+# The charting library the lab's SLO page and the SLO report load (package.json, locked).
+node_modules/.package-lock.json: package.json package-lock.json
+	@bash scripts/install-system-tools.sh
+	npm ci --no-audit --no-fund --loglevel=error
 
 $(BIN)/sre: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

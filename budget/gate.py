@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from budget.policy import Contact, Policy, Release, ReleaseException, ServicePolicy
 from budget.status import Finding, Kind, SloReading, SloStatus, evaluate
-from sre_platform.errors import BudgetError
+from sre_platform.errors import PrometheusError
 
 
 class Outcome(enum.StrEnum):
@@ -127,7 +127,7 @@ def run_gate(
     rules = policy.default if service is None else policy.for_service(service)
     try:
         readings = read(service)
-    except BudgetError as error:
+    except PrometheusError as error:
         missing = _missing(rules, service, str(error))
         return decide(policy, [], [missing], override_reason, service)
     if not readings:

@@ -24,7 +24,7 @@ from alerting.names import (
     sli_error_record,
 )
 from budget.policy import Release, ServicePolicy, Tier
-from budget.prometheus import PrometheusClient, Sample, quote
+from sre_platform.prometheus import PrometheusClient, Sample, quote
 
 # The short windows shown next to each SLO (Sloth records these for every period).
 SHORT_WINDOWS = ("5m", "30m", "1h")

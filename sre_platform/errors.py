@@ -121,11 +121,15 @@ class LabError(SreError):
     """The local lab cannot do what was asked (port in use, not running, ...)."""
 
 
-class BudgetError(SreError):
-    """Error-budget status or gate could not be decided (Prometheus unreachable, too slow, a
-    wrong answer, no data): exit 4, "cannot decide"."""
+class PrometheusError(SreError):
+    """Prometheus or AMP gave no usable answer (unreachable, too slow, refused, too big, not
+    what was asked): exit 4, "cannot decide"."""
 
     exit_code = 4
+
+
+class BudgetError(PrometheusError):
+    """Error-budget status or gate could not be decided (no SLO series): exit 4."""
 
 
 class CredentialsError(SreError):

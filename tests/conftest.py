@@ -18,3 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True when the run was asked to rewrite golden files (`pytest --update-golden`)."""
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def browser(tmp_path_factory):
+    """A headless Chromium (Selenium) with a fresh profile; see tests/browser.py."""
+    from tests.browser import chromium
+
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver

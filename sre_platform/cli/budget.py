@@ -17,17 +17,17 @@ from rich.console import Console
 
 from budget.gate import run_gate
 from budget.policy import DEFAULT_POLICY_FILE, load_policy
-from budget.prometheus import (
+from budget.report import gate_document, gate_lines, status_document, status_table
+from budget.status import SloReading, evaluate, read_slos
+from sre_platform.cli.output import print_json, progress
+from sre_platform.errors import BudgetError, PrometheusError
+from sre_platform.prometheus import (
     DEFAULT_TIMEOUT_SECONDS,
     Limits,
     PrometheusClient,
     open_client,
     parse_base_url,
 )
-from budget.report import gate_document, gate_lines, status_document, status_table
-from budget.status import SloReading, evaluate, read_slos
-from sre_platform.cli.output import print_json, progress
-from sre_platform.errors import BudgetError
 from sre_platform.text import printable
 
 MAX_TIMEOUT_SECONDS = 3600.0
@@ -110,7 +110,7 @@ def status(
         if not readings:
             where = f' for service "{service}"' if service else ""
             raise BudgetError(printable(f"no SLO series found{where} in {prometheus}"))
-    except BudgetError as error:
+    except PrometheusError as error:
         if as_json:
             print_json(status_document([], rules.source, service, unreadable=str(error)))
         raise

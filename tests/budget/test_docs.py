@@ -8,8 +8,8 @@ import pytest
 
 from budget.gate import Outcome
 from budget.policy import PolicySpec, load_policy
-from budget.prometheus import DEFAULT_TIMEOUT_SECONDS, MAX_RESPONSE_BYTES
 from sre_platform.cli.budget import MAX_TIMEOUT_SECONDS
+from sre_platform.prometheus import DEFAULT_TIMEOUT_SECONDS, MAX_RESPONSE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "error-budget-policy.md").read_text(encoding="utf-8")

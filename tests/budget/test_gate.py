@@ -12,9 +12,9 @@ import yaml
 from alerting.names import CURRENT_BURN_RATE, PERIOD_BUDGET_REMAINING
 from budget.gate import Outcome, run_gate
 from budget.policy import Policy, parse_policy
-from budget.prometheus import Sample
 from budget.status import SloReading, outage_budget_spent, readings_from_samples, slo_query
 from sre_platform.errors import BudgetError
+from sre_platform.prometheus import Sample
 
 SHIPPED = Path(__file__).resolve().parents[2] / "ops" / "error-budget-policy.yaml"
 

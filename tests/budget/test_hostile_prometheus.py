@@ -27,9 +27,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from budget.prometheus import Limits, PrometheusClient
 from sre_platform.cli import main
-from sre_platform.errors import BudgetError
+from sre_platform.errors import PrometheusError
+from sre_platform.prometheus import Limits, PrometheusClient
 from tests.budget import hostile
 from tests.budget.hostile import HostileServer, slo_series, vector
 
@@ -583,7 +583,7 @@ def test_a_dns_lookup_that_hangs_does_not_hold_the_deadline(
     monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
     client = PrometheusClient("http://prometheus.example.invalid:9090/", limits=Limits(1))
     try:
-        with pytest.raises(BudgetError, match="within the 1 s deadline"):
+        with pytest.raises(PrometheusError, match="within the 1 s deadline"):
             client.query("up")
         assert started.is_set()
         assert not finished.is_set()  # the query returned while the lookup still hung

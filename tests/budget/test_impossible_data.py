@@ -21,9 +21,9 @@ from alerting.names import (
 )
 from budget.gate import Outcome, run_gate
 from budget.policy import Policy, parse_policy
-from budget.prometheus import Sample
 from budget.report import gate_document, gate_lines
 from budget.status import Kind, percent, readings_from_samples
+from sre_platform.prometheus import Sample
 
 SHIPPED = Path(__file__).resolve().parents[2] / "ops" / "error-budget-policy.yaml"
 HEALTHY = {

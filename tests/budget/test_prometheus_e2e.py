@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from budget.policy import load_policy
-from budget.prometheus import open_client
 from budget.status import Kind, evaluate, read_slos
+from sre_platform.prometheus import open_client
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from botocore.auth import SigV4Auth as BotocoreSigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from budget.prometheus import PrometheusClient, auth_for
-from budget.sigv4 import SigV4Auth, amp_region, sigv4_auth
-from sre_platform.errors import BudgetError, CredentialsError
+from sre_platform.errors import CredentialsError, PrometheusError
+from sre_platform.prometheus import PrometheusClient, auth_for
+from sre_platform.sigv4 import SigV4Auth, amp_region, sigv4_auth
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -133,7 +133,7 @@ def test_a_request_changed_after_signing_is_rejected(verifier: str) -> None:
 
 def test_a_wrong_secret_is_rejected_with_a_clear_error(verifier: str) -> None:
     client = _signed_client(verifier, secret="not-the-secret")
-    with pytest.raises(BudgetError, match="answered HTTP 403"):
+    with pytest.raises(PrometheusError, match="answered HTTP 403"):
         client.query("up")
 
 
