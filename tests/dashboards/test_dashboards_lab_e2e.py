@@ -1,0 +1,66 @@
+"""End to end in the lab: after `sre lab up` and traffic, `sre dashboards check` finds no empty
+and no NaN panel on any of the four dashboards (every SLO, every host)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import control
+from lab.settings import Ports
+from tests.dashboards.conftest import instant, wait_for
+from tests.dashboards.helpers import SPECS
+from tests.lab.helpers import lab_ports, port_options, sre
+
+pytestmark = pytest.mark.e2e
+
+PERIOD = "1d"
+TRAFFIC_CAP = 180.0
+SLO_COUNT = 3
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Path, Ports]]:
+    """A running lab (1d period, 20 orders/s) on free ports; always brought down."""
+    run_dir, ports = tmp_path / "lab", lab_ports()
+    try:
+        result = sre(
+            "lab", "up", "--run-dir", str(run_dir), "--period", PERIOD, "--order-rate", "20",
+            *port_options(ports),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield run_dir, ports
+    finally:
+        control.down(run_dir)
+
+
+def _every_slo_measured(url: str) -> bool:
+    """Each SLO's current and period burn rates are numbers (its SLI has traffic)."""
+    return all(
+        len(instant(url, f"{record} >= 0")) == SLO_COUNT
+        for record in ("slo:current_burn_rate:ratio", "slo:period_burn_rate:ratio")
+    )
+
+
+def test_after_traffic_every_panel_of_every_dashboard_shows_data(
+    lab: tuple[Path, Ports], tmp_path: Path
+) -> None:
+    _, ports = lab
+    url = f"http://127.0.0.1:{ports.prometheus}"
+    wait_for("traffic in every SLO", lambda: _every_slo_measured(url), TRAFFIC_CAP, every=2)
+    wait_for("node_exporter's first scrape", lambda: instant(url, "node_uname_info"), TRAFFIC_CAP)
+    started = time.monotonic()
+    result = sre(
+        "dashboards", "check", "-i", str(SPECS), "--prometheus", url, "--period", PERIOD, "--json"
+    )
+    elapsed = time.monotonic() - started
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, json.dumps(report["findings"], indent=2) + result.stderr
+    assert report["ok"] and report["findings"] == []
+    # Every SLO's detail and the one host were checked: 5 + 13 x 3 + 10 + 10 panels.
+    assert report["panels_checked"] == 64, report
+    (tmp_path / "check-timing.txt").write_text(f"{elapsed:.1f} s\n", encoding="utf-8")
