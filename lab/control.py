@@ -37,9 +37,10 @@ LOG_TAIL_LINES = 15
 DATA_DIR = "data"
 SWEEP_ROUNDS = 3  # a supervisor may restart a replica while it is being stopped
 # Start order; `down` stops in reverse. The load generator starts once the replicas answer.
-START_ORDER = ("receiver", "node_exporter", "supervisor", "alertmanager", "prometheus", "loadgen")
+START_ORDER = ("receiver", "node_exporter", "supervisor", "alertmanager", "prometheus")
+START_ORDER += ("dashboard", "loadgen")
 # Processes found by command line are stopped in this order (replicas after their supervisor).
-SWEEP_ORDER = ("loadgen", "prometheus", "alertmanager", "supervisor", "replica")
+SWEEP_ORDER = ("loadgen", "dashboard", "prometheus", "alertmanager", "supervisor", "replica")
 SWEEP_ORDER += ("node_exporter", "receiver")
 # `python -m <module>` command lines of the lab's own programs, by component.
 LAB_MODULES = {
@@ -47,6 +48,7 @@ LAB_MODULES = {
     "lab.supervisor": "supervisor",
     "lab.loadgen": "loadgen",
     "lab.service": "replica",
+    "dashboards.live": "dashboard",
 }
 EXTERNAL_TOOLS = ("prometheus", "alertmanager", "node_exporter")
 
@@ -168,6 +170,7 @@ class LabStatus:
     age_seconds: float | None
     prometheus_url: str
     alertmanager_url: str
+    dashboard_url: str  # the live SLO page
     links: dict[str, str]
     amtool: str
     processes: tuple[ProcessStatus, ...]
@@ -229,6 +232,10 @@ def components(config: LabConfig) -> dict[str, Component]:
     loadgen += ["--targets", ",".join(config.replica_urls), "--port", str(ports.loadgen)]
     receiver = [py, "-m", "lab.receiver", "--port", str(ports.receiver)]
     receiver += ["--file", str(run / NOTIFICATIONS_FILE)]
+    dashboard = [py, "-m", "dashboards.live", "--port", str(ports.dashboard)]
+    dashboard += ["--prometheus", _local(ports.prometheus), "--period", config.period]
+    for spec in config.specs:
+        dashboard += ["-i", str(spec)]
     listed = [
         Component(
             "receiver",
@@ -274,6 +281,12 @@ def components(config: LabConfig) -> dict[str, Component]:
             ),
             _local(ports.prometheus, "/-/ready"),
             _local(ports.prometheus),
+        ),
+        Component(
+            "dashboard",
+            tuple(dashboard),
+            _local(ports.dashboard, "/healthz"),
+            _local(ports.dashboard, "/"),
         ),
         Component(
             "loadgen", tuple(loadgen), _local(ports.loadgen, "/healthz"), _local(ports.loadgen)
@@ -347,6 +360,7 @@ def links(config: LabConfig, pages: WebPages) -> dict[str, str]:
             f"{prometheus}{pages.prometheus_ui}/{p}" for p in ("graph", "alerts", "rules")
         )
     out = {
+        "dashboard": f"{config.url('dashboard')}/",
         "prometheus": graph,
         "alerts": alerts,
         "rules": rules,
@@ -423,6 +437,7 @@ FIELD_OPTIONS: dict[str, str] = {
     "ports.supervisor": "--supervisor-port",
     "ports.receiver": "--receiver-port",
     "ports.loadgen": "--loadgen-port",
+    "ports.dashboard": "--dashboard-port",
     "scrape_interval": "--scrape-interval",
     "evaluation_interval": "--evaluation-interval",
     "otlp_endpoint": "--otlp-endpoint",
@@ -704,6 +719,7 @@ def status(run_dir: Path) -> LabStatus:
         age_seconds=None if config.started_at is None else max(0.0, now - config.started_at),
         prometheus_url=config.url("prometheus"),
         alertmanager_url=config.url("alertmanager"),
+        dashboard_url=f"{config.url('dashboard')}/",
         links=links(config, pages),
         amtool=amtool_command(config),
         processes=tuple(processes),

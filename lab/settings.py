@@ -38,6 +38,7 @@ class Ports(_Frozen):
     supervisor: int = Field(8090, ge=1, le=65535)
     receiver: int = Field(8091, ge=1, le=65535)
     loadgen: int = Field(8092, ge=1, le=65535)
+    dashboard: int = Field(8093, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _distinct(self) -> Ports:
@@ -59,6 +60,7 @@ class Ports(_Frozen):
             "supervisor": self.supervisor,
             "receiver": self.receiver,
             "loadgen": self.loadgen,
+            "dashboard": self.dashboard,
         }
         ports.update({f"replica-{i}": port for i, port in enumerate(self.service, start=1)})
         return ports

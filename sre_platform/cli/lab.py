@@ -50,6 +50,7 @@ UP_FIELDS = {
     "supervisor_port": "ports.supervisor",
     "receiver_port": "ports.receiver",
     "loadgen_port": "ports.loadgen",
+    "dashboard_port": "ports.dashboard",
     "order_rate": "order_rate",
     "inputs": "specs",
     "period": "period",
@@ -117,6 +118,7 @@ def _up_json(result: UpResult) -> dict[str, Any]:
         "amtool": result.amtool,
         "prometheus_url": config.url("prometheus"),
         "alertmanager_url": config.url("alertmanager"),
+        "dashboard_url": f"{config.url('dashboard')}/",
         "differences": [asdict(d) for d in result.differences],
         "cleanup": asdict(result.cleanup),
     }
@@ -125,7 +127,9 @@ def _up_json(result: UpResult) -> dict[str, Any]:
 def _print_links(links: dict[str, str], amtool: str) -> None:
     for name, url in links.items():
         note = ""
-        if name == "prometheus":
+        if name == "dashboard":
+            note = "  (the SLOs, live)"
+        elif name == "prometheus":
             note = "  (PromQL)"
         elif name == "alertmanager" and url.endswith("/api/v2/alerts"):
             note = f"  (API; this build has no web UI: `{amtool}`)"
@@ -169,6 +173,9 @@ def up_command(
     supervisor_port: int = typer.Option(8090, "--supervisor-port"),
     receiver_port: int = typer.Option(8091, "--receiver-port"),
     loadgen_port: int = typer.Option(8092, "--loadgen-port"),
+    dashboard_port: int = typer.Option(
+        8093, "--dashboard-port", help="The live SLO dashboard page."
+    ),
     order_rate: float = typer.Option(20.0, "--order-rate", min=0, help="Orders per second."),
     inputs: list[Path] = typer.Option(
         [Path("slo_specs")], "--input", "-i", help="SLO spec file or folder (repeatable)."
@@ -216,6 +223,7 @@ def up_command(
             supervisor=supervisor_port,
             receiver=receiver_port,
             loadgen=loadgen_port,
+            dashboard=dashboard_port,
         )
     except ValueError as exc:
         raise UsageError(f"ports: {exc}") from exc
@@ -370,7 +378,7 @@ def _print_status(status: LabStatus) -> None:
         {
             k: v
             for k, v in status.links.items()
-            if k in ("prometheus", "alerts", "rules", "alertmanager")
+            if k in ("dashboard", "prometheus", "alerts", "rules", "alertmanager")
         },
         status.amtool,
     )

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from dashboards.live import ProxyLimits, app, slug, slo_list_model
+from dashboards.live import ProxyLimits, app, slo_list_model, slug
 from lab.procs import free_port
 from sre_platform import webassets
 from tests.dashboards.live_helpers import built, prometheus, serving

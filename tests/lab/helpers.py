@@ -24,7 +24,7 @@ def free_ports(count: int) -> list[int]:
 
 def lab_ports(replicas: int = 3) -> Ports:
     """A full set of free lab ports."""
-    p = free_ports(6 + replicas)
+    p = free_ports(7 + replicas)
     return Ports(
         prometheus=p[0],
         alertmanager=p[1],
@@ -32,7 +32,8 @@ def lab_ports(replicas: int = 3) -> Ports:
         supervisor=p[3],
         receiver=p[4],
         loadgen=p[5],
-        service=tuple(p[6:]),
+        dashboard=p[6],
+        service=tuple(p[7:]),
     )
 
 
@@ -45,6 +46,7 @@ def port_options(ports: Ports) -> list[str]:
         "--supervisor-port", str(ports.supervisor),
         "--receiver-port", str(ports.receiver),
         "--loadgen-port", str(ports.loadgen),
+        "--dashboard-port", str(ports.dashboard),
         "--replicas", str(len(ports.service)),
         "--service-ports", ",".join(str(port) for port in ports.service),
     ]  # fmt: skip
