@@ -125,7 +125,7 @@ class Traffic:
                 continue
             gap = first - (s - base)
             extend = gap if gap < Fraction(11, 10) * step else Fraction(step, 2)
-            weight = (sampled + extend) / sampled
+            weight = Fraction(sampled + extend) / sampled
             errors += weight * self.error_seconds(first, s)
             requests += weight * sampled
         return errors / requests if requests else None
