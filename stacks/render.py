@@ -83,10 +83,15 @@ def mask_secrets(value: Any) -> Any:
     """Replace every secret in a deserialized property value by ``[secret]``.
 
     Whole numbers come back from the wire as floats; they are turned back into ints. A file
-    asset becomes ``{"fileAsset": <path>}`` (the file is not read).
+    asset becomes ``{"fileAsset": <path>}`` (the file is not read), a string asset
+    ``{"stringAsset": <its SHA-256>}``, an asset archive ``{"assetArchive": {name: asset}}``.
     """
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": value.path}
+    if isinstance(value, pulumi.StringAsset):  # its text's hash: a render stays small
+        return {"stringAsset": hashlib.sha256(value.text.encode()).hexdigest()}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assetArchive": {k: mask_secrets(v) for k, v in sorted(value.assets.items())}}
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return SECRET
