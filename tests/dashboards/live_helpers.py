@@ -115,3 +115,29 @@ def built(
         **extra,
     }
     return BuiltDashboard(name=name, uid=uid, title=title, model=model)
+
+
+_COUNT_PIXELS = """
+const [canvas, rgb, tolerance] = arguments;
+const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+let count = 0;
+for (let i = 0; i < data.length; i += 4) {
+  if (data[i + 3] < 128) continue;
+  if (rgb === null || (Math.abs(data[i] - rgb[0]) <= tolerance
+      && Math.abs(data[i + 1] - rgb[1]) <= tolerance && Math.abs(data[i + 2] - rgb[2]) <= tolerance)) {
+    count += 1;
+  }
+}
+return count;
+"""
+
+
+def canvas_pixels(driver: Any, canvas: Any, rgb: tuple[int, int, int] | None = None) -> int:
+    """Opaque pixels of ``canvas`` (of colour ``rgb``, give or take 40 per channel, if given)."""
+    count: int = driver.execute_script(_COUNT_PIXELS, canvas, list(rgb) if rgb else None, 40)
+    return count
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """``#RRGGBB`` as a tuple."""
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
