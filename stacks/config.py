@@ -363,6 +363,8 @@ class GrafanaSettings(_Model):
     # The token is replaced on the first `pulumi up` of each period (30 days at most, less
     # the 2-day margin it must outlive its period by).
     token_rotation_days: int = Field(default=14, ge=1, le=28)
+    # The dashboards package's dashboards, built from slo.specs_dir, in a folder of their own.
+    dashboards: bool = True
 
     @field_validator("authentication_providers")
     @classmethod

@@ -1,9 +1,9 @@
 """The wiring of one environment: which components, in which order, with which settings.
 
 Order: logs bucket -> network (its flow logs go to the logs bucket) -> artifacts bucket ->
-alert topics -> observability (AMP, rules, routing, AMG) -> fleet -> alarms. Alarm names are
-fixed strings, so the fleet's instance refresh can name the alarms that roll it back without
-depending on them.
+alert topics -> observability (AMP, rules, routing, AMG and its dashboards) -> fleet -> alarms.
+Alarm names are fixed strings, so the fleet's instance refresh can name the alarms that roll it
+back without depending on them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ import pulumi_aws as aws
 from artifacts import ArtifactSpec, FleetArtifacts, build_fleet_artifacts
 from components.alarms import AlarmNames, Alarms, AlarmsArgs
 from components.network import ExistingVpc, Network, NetworkArgs
-from components.observability import GrafanaArgs, Observability, ObservabilityArgs, RuleSource
+from components.observability import (
+    AMP_DATA_SOURCE_TYPE,
+    AMP_DATA_SOURCE_UID,
+    Dashboard,
+    GrafanaArgs,
+    Observability,
+    ObservabilityArgs,
+    RuleSource,
+)
 from components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
 from components.service_fleet import (
     AccessLogs,
@@ -61,6 +69,19 @@ def compile_rules(settings: StackSettings) -> list[RuleSource]:
 
     files = compile_specs([settings.specs_path], period=settings.platform.slo.period)
     return [RuleSource(name=Path(f.source).stem, groups=f.rule_groups) for f in files]
+
+
+def stack_dashboards(settings: StackSettings) -> list[Dashboard]:
+    """Build the dashboards from the configured SLO specs (deploy-time input, like the rules),
+    querying the AMP data source the Observability component declares (its type and uid)."""
+    from dashboards.build import DataSource, dashboards_from_specs
+
+    built = dashboards_from_specs(
+        [settings.specs_path],
+        settings.platform.slo.period,
+        datasource=DataSource(type=AMP_DATA_SOURCE_TYPE, default=AMP_DATA_SOURCE_UID),
+    )
+    return [Dashboard(name=b.name, config_json=b.json_text()) for b in built]
 
 
 # Reserved for examples (RFC 2606): nobody receives mail or requests there.
@@ -168,6 +189,8 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
     region = settings.aws.region
     today = today or datetime.now(UTC).date()
     rule_sources = compile_rules(settings)
+    gf = platform.grafana
+    dashboards = stack_dashboards(settings) if gf.enabled and gf.dashboards else []
     staged = fleet_artifacts(settings, preview=pulumi.runtime.is_dry_run())
 
     provider = aws_provider("aws", settings.aws, tags)
@@ -255,7 +278,6 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
     )
 
     obs = platform.observability
-    gf = platform.grafana
     observability = Observability(
         "observability",
         ObservabilityArgs(
@@ -281,6 +303,7 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
                 if gf.enabled
                 else None
             ),
+            dashboards=dashboards,
         ),
         opts,
     )
