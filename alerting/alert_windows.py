@@ -27,8 +27,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from alerting.loader import suggestion
 from alerting.names import SEVERITY_PAGE, SEVERITY_TICKET
-from alerting.spec import Number
+from alerting.spec import Number, SpecLoader
 from alerting.windows import MAX_PERIOD, MIN_PERIOD, BurnTier, WindowCatalog
 from sre_platform.durations import format_duration, parse_duration
 from sre_platform.errors import InputFileError, Problem, SpecError, field_path
@@ -181,7 +182,7 @@ def read_windows(folder: str | Path) -> dict[int, WindowCatalog]:
 def _read_file(path: Path) -> tuple[WindowCatalog | None, list[Problem]]:
     name = path.as_posix()
     try:
-        documents = load_documents(read_text(path), name)
+        documents = load_documents(read_text(path), name, loader_class=SpecLoader)
     except InputFileError as error:
         return None, [Problem(error.message)]
     if len(documents) != 1 or not isinstance(documents[0], dict):
@@ -197,6 +198,10 @@ def _problem(item: dict) -> Problem:
     message = {"missing": "field required", "extra_forbidden": "unknown field"}.get(
         item["type"], item["msg"]
     )
+    if item["type"] == "extra_forbidden" and (
+        guess := suggestion(AlertWindowsDocument, item["loc"])
+    ):
+        message += f"; did you mean {guess}?"
     return Problem(message[:1].lower() + message[1:], field=field_path(item["loc"]) or None)
 
 

@@ -76,7 +76,28 @@ def translate(parsed: PrometheusServiceLevel) -> Translation:
         service_field=lambda path: f"spec.{crd_path(path)}",
         slo_field=crd_path,
         vocabulary=lambda name: None if name in ("period", "latency") else _TO_CRD.get(name, name),
+        why_unknown=why_unknown,
     )
+
+
+_EXTENSIONS = {
+    "latency": "latency SLIs are",
+    "period": "a per-SLO period is",
+}
+
+
+def why_unknown(name: str) -> str | None:
+    """Why a prometheus/v1 field is unknown in a CRD (``latency``, ``period``, ``version``)."""
+    name = name.removesuffix(_MARK)
+    if name in _EXTENSIONS:
+        return (
+            f"{_EXTENSIONS[name]} an extension of sre-platform's prometheus/v1 specs, which "
+            "Sloth's CRD does not have (its API server would drop it): write this SLO as a "
+            "prometheus/v1 spec"
+        )
+    if name == "version":
+        return "a CRD has no version: its apiVersion says it"
+    return None
 
 
 def crd_path(path: str) -> str:

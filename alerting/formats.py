@@ -49,6 +49,8 @@ class Translation:
     slo_field: Callable[[str], str] = str
     # A prometheus/v1 field name -> its name in this format (None: the format has no such field).
     vocabulary: Callable[[str], str | None] = str
+    # An unknown field's name -> why this format has no such field (None: nothing to add).
+    why_unknown: Callable[[str], str | None] = lambda name: None
 
 
 def detect(document: Mapping[str, Any]) -> str | None:

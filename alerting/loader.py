@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from alerting import crd, formats, model, openslo
 from alerting.formats import Translation
 from alerting.names import SPEC_VERSION
-from alerting.spec import AlertSpec, ServiceSpec, SLOSpec
+from alerting.spec import AlertSpec, ServiceSpec, SLOSpec, SpecLoader
 from alerting.validation import check_service
 from alerting.windows import WindowCatalog, catalog_for
 from sre_platform.durations import parse_duration
@@ -179,7 +179,7 @@ def _read_file(
     name = path.as_posix()
     try:
         text = read_text(path)
-        documents = load_documents(text, name)
+        documents = load_documents(text, name, loader_class=SpecLoader)
     except InputFileError as error:
         return [], [error.problem]
     if not documents:
@@ -423,8 +423,12 @@ def _from_pydantic(
     if item["type"] == "extra_forbidden":
         if severity == "warning":
             message = _UNKNOWN_IGNORED
-        elif translation is None or translation.spec_version == SPEC_VERSION:
+        elif cls is ServiceSpec and (
+            translation is None or translation.spec_version == SPEC_VERSION
+        ):
             message += " (not part of prometheus/v1 or its documented extensions)"
+        elif translation is not None and (why := translation.why_unknown(str(item["loc"][-1]))):
+            message += f": {why}"
         vocabulary = translation.vocabulary if translation is not None else str
         guess = suggestion(cls, item["loc"], vocabulary)
         if guess:

@@ -6,7 +6,8 @@ internal/storage/io/openslo.go, ``OpenSLOYAMLSpecLoader``):
   ``<service>-<metadata.name>-<index>``), objective ``target x 100``;
 - only ``ratioMetrics`` objectives, with ``source`` prometheus or sloth and ``queryType``
   promql; good/total become the raw error ratio ``1 - (good / total)``, in Sloth's layout;
-- at most one ``timeWindows`` entry, in days (its count is the SLO's period);
+- at most one ``timeWindows`` entry, rolling, in days (its count is the SLO's period); a
+  calendar-aligned window is refused (every window here is rolling);
 - no alerts: Sloth maps no alerting from OpenSLO (both alerts are disabled), so neither do we;
 - the info series says ``sloth_spec: openslo/v1alpha``, ``sloth_mode: cli-gen-openslo``.
 The fields are those of OpenSLO's v1alpha Go structs (github.com/OpenSLO/oslo v0.12.0,
@@ -58,7 +59,7 @@ class Calendar(_Model):
 class TimeWindow(_Model):
     unit: str
     count: int = Field(strict=True)
-    isRolling: Flag = False
+    isRolling: Flag | None = None
     calendar: Calendar | None = None
 
 
@@ -135,6 +136,18 @@ def translate(parsed: OpenSLODocument) -> Translation:
             )
         elif window.count <= 0:
             problems.append(Problem("must be at least 1", field="spec.timeWindows[0].count"))
+        elif window.calendar is not None or window.isRolling is False:
+            # Every SLI window here is rolling: a calendar month would be read as 30 rolling
+            # days without a word, so it is refused.
+            problems.append(
+                Problem(
+                    "calendar-aligned time windows are not supported: the period is rolling "
+                    "(isRolling: true, no calendar)",
+                    field="spec.timeWindows[0].calendar"
+                    if window.calendar is not None
+                    else "spec.timeWindows[0].isRolling",
+                )
+            )
         else:
             period = f"{window.count}d"
     slos = []

@@ -21,6 +21,7 @@ import yaml_rs
 
 from alerting import crd, formats, names
 from alerting.compiler import RuleFile
+from alerting.spec import SpecLoader
 from sre_platform.errors import CompileError, Problem, SpecError
 from sre_platform.yamlfile import load_documents, read_text
 
@@ -41,7 +42,7 @@ class KubernetesObject:
 
 def objects_of(path: str) -> tuple[list[KubernetesObject], int]:
     """The CRD documents of a validated spec file, and how many documents are not CRDs."""
-    documents = load_documents(read_text(path), path)
+    documents = load_documents(read_text(path), path, loader_class=SpecLoader)
     objects, others = [], 0
     for document in documents:
         if not isinstance(document, dict) or formats.detect(document) != formats.KUBERNETES:

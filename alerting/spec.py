@@ -15,13 +15,31 @@ import datetime
 import math
 import re
 import struct
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
 # YAML 1.2 (Sloth's and Prometheus's YAML) reads 1e-3 as a number; PyYAML, a YAML 1.1 reader,
 # leaves a number without a dot as text.
 _EXPONENT_NUMBER = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+class SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe YAML loader, reading exponent numbers as Sloth's YAML reader (go-yaml) does.
+
+    PyYAML resolves plain scalars by YAML 1.1, where ``1e6`` and ``1.0e6`` are text (a float
+    needs a dot and a signed exponent); go-yaml reads them as numbers, so Sloth writes the label
+    value ``1e6`` as ``1e+06``. Quoted ``"1e6"`` stays text in both. Only this resolver is added,
+    on this subclass: every other reader of the project keeps PyYAML's own.
+    """
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
 
 
 def yaml12_number(value: object) -> object:
@@ -141,15 +159,12 @@ class SLISpec(_Strict):
     events: EventsSLISpec | None = None
     raw: RawSLISpec | None = None
     latency: LatencySLISpec | None = None
+    plugin: Any = None  # Sloth's: always refused, whatever it holds
 
-    @model_validator(mode="before")
+    @field_validator("plugin")
     @classmethod
-    def _refuse_plugins(cls, data: object) -> object:
-        if isinstance(data, dict) and "plugin" in data:
-            raise ValueError(
-                "Sloth SLI plugins are not supported: declare the SLI as events, raw or latency"
-            )
-        return data
+    def _refuse_plugin(cls, value: object) -> object:
+        raise ValueError(SLI_PLUGIN_MESSAGE)
 
 
 class SLOSpec(_Strict):
@@ -162,13 +177,13 @@ class SLOSpec(_Strict):
     sli: SLISpec
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
     period: str | None = None
+    plugins: Any = None  # Sloth's SLO plugins (contrib-style specs): always refused
+    slo_plugins: Any = None  # the service's key, misplaced: refused the same way
 
-    @model_validator(mode="before")
+    @field_validator("plugins", "slo_plugins")
     @classmethod
-    def _refuse_plugins(cls, data: object) -> object:
-        if isinstance(data, dict) and "plugins" in data:
-            raise ValueError(PLUGINS_MESSAGE)
-        return _refuse_slo_plugins(data)
+    def _refuse_plugins(cls, value: object) -> object:
+        raise ValueError(SLO_PLUGINS_MESSAGE)
 
 
 class ServiceSpec(_Strict):
@@ -178,17 +193,18 @@ class ServiceSpec(_Strict):
     service: str
     labels: Labels = Field(default_factory=dict)
     slos: list[SLOSpec]
+    slo_plugins: Any = None  # Sloth's SLO plugins of the service: always refused
 
-    @model_validator(mode="before")
+    @field_validator("slo_plugins")
     @classmethod
-    def _refuse_plugins(cls, data: object) -> object:
-        return _refuse_slo_plugins(data)
+    def _refuse_plugins(cls, value: object) -> object:
+        raise ValueError(SLO_PLUGINS_MESSAGE)
 
 
-PLUGINS_MESSAGE = "Sloth SLO plugins are not supported: remove the plugins block"
-
-
-def _refuse_slo_plugins(data: object) -> object:
-    if isinstance(data, dict) and "slo_plugins" in data:
-        raise ValueError("Sloth slo_plugins are not supported: remove the slo_plugins block")
-    return data
+# Plugins run Go code inside Sloth that this compiler cannot run nor check. A plugin block is
+# refused as a whole: its content is not read, so an unknown field inside it never hides this
+# message, and --allow-unknown-fields does not turn it into a warning.
+SLI_PLUGIN_MESSAGE = (
+    "plugins are not supported (a Sloth SLI plugin): declare the SLI as events, raw or latency"
+)
+SLO_PLUGINS_MESSAGE = "plugins are not supported (Sloth SLO plugins): remove this block"

@@ -104,14 +104,18 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def load_documents(text: str, source: str, limits: YamlLimits = DEFAULT_LIMITS) -> list[Any]:
+def load_documents(
+    text: str, source: str, limits: YamlLimits = DEFAULT_LIMITS, loader_class: type = _Loader
+) -> list[Any]:
     """Parse every YAML document in ``text`` (safe tags only); empty documents are dropped.
 
-    Raises InputFileError naming ``source`` on invalid YAML or when a limit is exceeded.
+    ``loader_class``: a subclass of the safe loader with other implicit types (the SLO specs
+    read numbers as YAML 1.2 does). Raises InputFileError naming ``source`` on invalid YAML or
+    when a limit is exceeded.
     """
     if len(text) > limits.max_bytes:
         raise InputFileError(source, f"larger than {limits.max_bytes:,} bytes; refusing to read")
-    loader = _Loader(text)
+    loader = loader_class(text)
     documents: list[Any] = []
     total = 0
     # Without an anchor there is no alias: nodes are bounded by the text's size already.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from sre_platform.tools import find_tool
@@ -32,5 +34,18 @@ def run_promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
+    )
+
+
+def run_sre(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the `sre` console script's entry point with ``args`` from ``cwd``, as a user does."""
+    return subprocess.run(
+        [sys.executable, "-c", "from sre_platform.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
         check=False,
     )

@@ -248,7 +248,8 @@ def test_a_full_disk_is_a_clean_error_and_the_good_rules_file_survives(tmp_path:
     # The exchange rules (28 KB) fit in 40 KB; every spec merged (130 KB) does not.
     script = (
         'eval "$SRE slo compile -i slo_specs -o $DISK/rules.yaml" && cp $DISK/rules.yaml $OUT/good;'
-        f' eval "$SRE slo compile -i slo_specs -i {FIXTURES} -o $DISK/rules.yaml";'
+        f' eval "$SRE slo compile -i slo_specs -i {FIXTURES} -o $DISK/rules.yaml'
+        ' --output-format rules";'
         " echo $? > $OUT/rc; ls -A $DISK > $OUT/files; cp $DISK/rules.yaml $OUT/after"
     )
     result = in_private_tmpfs(tmp_path, "size=40k", script)

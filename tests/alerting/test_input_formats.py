@@ -127,3 +127,27 @@ def test_allow_unknown_fields_warns_and_ignores(tmp_path: Path) -> None:
     assert result.ok and [(p.severity, p.slo, p.field) for p in result.problems] == [
         ("warning", "b", "owner")
     ]
+
+
+def test_exponent_numbers_are_numbers_as_in_sloths_yaml_reader(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) leaves ``1e6`` and ``1.0e6`` as text; go-yaml, Sloth's reader, reads
+    numbers, which Sloth writes as ``1e+06``. Quoted, they stay text in both."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "version: prometheus/v1\nservice: a\n"
+        "labels: {plain: 1e6, dotted: 1.0e6, small: 2.5E-5, quoted: '1e6', word: 1e6x}\n"
+        "slos:\n- name: b\n  objective: 99.9e0\n"
+        "  sli: {events: {error_query: 'sum(rate(x[{{.window}}]))', total_query: 'sum(rate(y[{{.window}}]))'}}\n"
+        "  alerting: {name: A}\n",
+        encoding="utf-8",
+    )
+    (spec_file,) = read_specs([path]).files
+    (slo,) = spec_file.slos
+    assert dict(slo.labels) == {
+        "plain": "1e+06",
+        "dotted": "1e+06",
+        "small": "2.5e-05",
+        "quoted": "1e6",
+        "word": "1e6x",
+    }
+    assert slo.objective == 99.9
