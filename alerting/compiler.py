@@ -6,7 +6,7 @@ import multiprocessing
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import metadata
 from itertools import repeat
 from pathlib import Path
@@ -80,6 +80,7 @@ class Compilation:
         return not any(p.severity == "error" for p in self.problems)
 
 
+@lru_cache(maxsize=1)
 def generator_version() -> str:
     """The value of the ``sloth_version`` label: this project's name and version."""
     try:
@@ -198,6 +199,19 @@ def _compile_batch(
     return result.problems, _ids(result), files
 
 
+def _compile_batch_in_worker(
+    paths: Sequence[Path],
+    period: str,
+    extra_labels: Mapping[str, str],
+    mode: str,
+    options: LoadOptions = DEFAULT_OPTIONS,
+) -> tuple[list[Problem], list[tuple[str, str, str]], list[RuleFile]]:
+    """_compile_batch, returning each file's text only: its rule groups are read back from
+    the text when asked (sending them back costs the parent more than reading them)."""
+    problems, ids, files = _compile_batch(paths, period, extra_labels, mode, options)
+    return problems, ids, [RuleFile(f.source, None, f.text) for f in files]
+
+
 def _ids(result: LoadResult) -> list[tuple[str, str, str]]:
     return [(f.path, slo.name, slo.id) for f in result.files for slo in f.slos]
 
@@ -255,7 +269,7 @@ def compile_inputs(
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             parts = list(
                 pool.map(
-                    _compile_batch,
+                    _compile_batch_in_worker,
                     batches,
                     repeat(period),
                     repeat(extra),
