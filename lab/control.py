@@ -66,7 +66,7 @@ class Component:
     name: str
     argv: tuple[str, ...]
     health_url: str
-    url: str
+    url: str  # the page `status` shows for it: one that opens (200)
 
 
 @dataclass(frozen=True)
@@ -241,19 +241,19 @@ def components(config: LabConfig) -> dict[str, Component]:
             "receiver",
             tuple(receiver),
             _local(ports.receiver, "/healthz"),
-            _local(ports.receiver),
+            _local(ports.receiver, "/healthz"),
         ),
         Component(
             "node_exporter",
             (tools.node_exporter, f"--web.listen-address=127.0.0.1:{ports.node_exporter}"),
             _local(ports.node_exporter, "/metrics"),
-            _local(ports.node_exporter),
+            _local(ports.node_exporter, "/metrics"),
         ),
         Component(
             "supervisor",
             tuple(supervisor),
             _local(ports.supervisor, "/healthz"),
-            _local(ports.supervisor),
+            _local(ports.supervisor, "/replicas"),
         ),
         Component(
             "alertmanager",
@@ -289,7 +289,10 @@ def components(config: LabConfig) -> dict[str, Component]:
             _local(ports.dashboard, "/"),
         ),
         Component(
-            "loadgen", tuple(loadgen), _local(ports.loadgen, "/healthz"), _local(ports.loadgen)
+            "loadgen",
+            tuple(loadgen),
+            _local(ports.loadgen, "/healthz"),
+            _local(ports.loadgen, "/metrics"),
         ),
     ]
     return {component.name: component for component in listed}
@@ -695,7 +698,7 @@ def status(run_dir: Path) -> LabStatus:
                     pid=replica["pid"],
                     alive=bool(replica["running"]),
                     healthy=_healthy(client, f"{url}/healthz"),
-                    url=url,
+                    url=f"{url}/metrics",
                     restarts=replica["restarts"],
                     held_seconds_left=replica.get("held_seconds_left"),
                 )

@@ -779,7 +779,9 @@
             fill: fill ? withAlpha(colours[i], fill / 100) : undefined,
             spanGaps: false,
             // A series of a few points (a lab minutes old) shows them; a line needs two.
-            points: { show: s.points.filter((p) => p[1] !== null).length < 5, size: 6 },
+            points: {
+              show: s.points.filter((p) => p[1] !== null).length < 5, size: 7, fill: colours[i],
+            },
             value: (u, v) => format(v, cfg) ?? noValue(cfg),
           };
         }),
