@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lab import control, settings  # noqa: E402
-from lab.settings import Binaries, LabConfig, Ports, find_tool  # noqa: E402
 from lab.procs import free_port  # noqa: E402
+from lab.settings import Binaries, LabConfig, Ports, find_tool  # noqa: E402
 from tests.browser import chromium, wait_for  # noqa: E402
 
 TRAFFIC_CAP = 240.0
