@@ -9,24 +9,26 @@ The key is a SHA-256 of: the compiler's own source (every file of the alerting p
 change to the code invalidates every entry), the project version, the options that change the
 output (period, extra labels, mode, ...), the file's path as given and its bytes. An entry is
 two files, ``<key>.rules.yaml`` (the rules) and ``<key>.json`` (the rest and the rules'
-SHA-256), each written atomically (a temporary file renamed). An entry is used only when it is
-intact: a missing or unreadable file, a JSON document that is not valid or of another format
-or key, or rules whose SHA-256 is not the recorded one make it ignored, and the run that
-compiles the file again rewrites it.
+SHA-256), each written atomically (a temporary file renamed; not synced to disk: an entry a
+crash leaves torn fails its checks, and a cache is not worth a disk flush per file). An entry
+is used only when it is intact: a missing or unreadable file, a JSON document that is not
+valid or of another format or key, or rules whose SHA-256 is not the recorded one make it
+ignored, and the run that compiles the file again rewrites it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sre_platform.errors import OutputError, Problem
-from sre_platform.files import write_atomic
+from sre_platform.errors import Problem
 
 FORMAT = 1
 DEFAULT_DIR = Path(".cache") / "sre-slo"
@@ -109,8 +111,19 @@ def store(directory: Path, key: str, entry: Entry) -> bool:
     document_path, rules_path = entry_paths(directory, key)
     try:
         rules_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(rules_path, entry.text)
-        write_atomic(document_path, json.dumps(document, sort_keys=True))
-    except (OSError, OutputError):
+        _write(rules_path, entry.text)
+        _write(document_path, json.dumps(document, sort_keys=True))
+    except OSError:
         return False
     return True
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

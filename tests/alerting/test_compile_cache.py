@@ -246,6 +246,7 @@ def test_an_entry_that_cannot_be_replaced_is_ignored_and_the_compile_goes_on(
     (document,) = entries(store)
     _folder_instead(document)
     assert texts(compile_inputs([folder], cache_dir=store)) == good
+    assert not list(store.rglob("*.tmp")), "no temporary file is left behind"
 
 
 def test_a_cache_that_cannot_be_written_does_not_fail_the_compile(tmp_path: Path) -> None:
