@@ -9,7 +9,7 @@ from alerting.model import SLO
 from sre_platform.durations import format_duration
 
 RUNBOOK = "runbook_url"
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _URL = re.compile(r"https?://[^\s<>()\[\]]+")
 
 

@@ -323,6 +323,7 @@ def about(grid: Grid, slos: Sequence[SLO]) -> text.Panel:
         .id(panel_id)
         .grid_pos(pos)
         .title("Descriptions and runbooks")
+        .targets([])
         .mode(TextMode.MARKDOWN)
         .content(content)
     )

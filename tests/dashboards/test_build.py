@@ -95,6 +95,7 @@ def test_panel_ids_are_unique_integers_and_every_panel_has_a_known_type(tmp_path
         assert len(ids) == len(set(ids)), f"{built.name}: duplicate panel ids {ids}"
         assert {p["type"] for p in panels} <= PANEL_TYPES, built.name
         assert all(p.get("title") for p in panels), built.name
+        assert all(isinstance(p.get("targets"), list) for p in panels if p["type"] != "row")
 
 
 def test_panels_lie_inside_24_columns_and_never_overlap(tmp_path: Path) -> None:
