@@ -328,11 +328,13 @@ def test_two_builds_are_byte_identical_whatever_the_order_of_the_slos(tmp_path: 
 
 
 def test_another_datasource_type_is_used_everywhere() -> None:
-    amp = DataSource(type="grafana-amazonprometheus-datasource")
+    amp = DataSource(type="grafana-amazonprometheus-datasource", default="amp-uid")
     for built in build_dashboards(slos_of(SPECS), datasource=amp):
         text = built.json_text()
         assert '"type": "prometheus"' not in text, built.name
-        assert built.model["templating"]["list"][0]["query"] == amp.type
+        variable = built.model["templating"]["list"][0]
+        assert variable["query"] == amp.type
+        assert variable["current"] == {"selected": True, "text": "amp-uid", "value": "amp-uid"}
 
 
 def test_a_thousand_slos_build_one_table_row_each_and_stay_valid(tmp_path: Path) -> None:
