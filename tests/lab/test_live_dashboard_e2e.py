@@ -230,13 +230,21 @@ def test_the_overview_and_every_slo_detail_page_draw_every_chart(
         _check_page(browser, f"{base}{path}", tmp_path / f"{path.rsplit('/', 1)[1]}.png")
 
 
+_ROW = """
+for (const tr of document.querySelectorAll("tbody tr")) {
+  const cells = [...tr.querySelectorAll("td")];
+  if (cells.length > 1 && cells[1].textContent === arguments[0]) {
+    return Object.fromEntries(cells.map((td) => [td.dataset.column, td.dataset.value ?? null]));
+  }
+}
+return {};
+"""
+
+
 def _row(browser: Any, slo: str) -> dict[str, str | None]:
-    """The SLO list's row of ``slo``: column name -> raw value (None when the cell is empty)."""
-    for tr in browser.find_elements(By.CSS_SELECTOR, "tbody tr"):
-        cells = tr.find_elements(By.CSS_SELECTOR, "td")
-        if len(cells) > 1 and cells[1].text == slo:
-            return {td.get_attribute("data-column"): td.get_attribute("data-value") for td in cells}
-    return {}
+    """The SLO list's row of ``slo``: column -> raw value (read at once: the page redraws it)."""
+    row: dict[str, str | None] = browser.execute_script(_ROW, slo)
+    return row
 
 
 def test_a_burning_slo_shows_on_the_slo_list_without_a_reload(
