@@ -371,7 +371,10 @@ def outage_proof(slo: SLO, catalog: WindowCatalog, reading: Reading = DEFAULT_RE
     detect = min(t.long_window * threshold(slo, t) for t in tiers)
     # A tenth of the detection time (but not under a minute) keeps "+ one evaluation" small.
     windows = _windows(catalog.tiers_of(severity))
-    step = sample_step(windows, 5, max(60, int(detect / 10)), span=2 * max(windows))
+    cap = max(60, int(detect / 10))
+    if reading.mode != MODE_DEFAULT:  # evaluations no sparser than the base window
+        windows, cap = [*windows, reading.base], min(cap, reading.base)
+    step = sample_step(windows, 5, cap, span=2 * max(windows))
     reading = reading.every(step)
     start = _ceil_to(max(t.long_window for t in tiers), step)  # full windows of healthy traffic
     traffic = Traffic(((start, None, Fraction(1)),))
@@ -488,7 +491,11 @@ def blip_proof(slo: SLO, catalog: WindowCatalog, reading: Reading = DEFAULT_READ
         + [min(t.long_window, target * 5 / 4 / threshold(slo, t)) for t in others]
     )
     span = math.ceil(warmup + target + quick.short_window) * 21 // 20
-    step = sample_step(_windows(catalog.tiers), 2, span=span)
+    windows = _windows(catalog.tiers)
+    cap = None
+    if reading.mode != MODE_DEFAULT:  # evaluations no sparser than the base window
+        windows, cap = [*windows, reading.base], reading.base
+    step = sample_step(windows, 2, cap, span=span)
     reading = reading.every(step)
     length = _ceil_to(target, step)
     ratio = target / length

@@ -299,6 +299,38 @@ def test_every_example_is_proven_in_efficient_mode(spec: Path, tmp_path: Path) -
     assert {r.mode for r in results} == {MODE_EFFICIENT}
 
 
+@pytest.mark.parametrize(
+    ("period", "objective", "blip"),
+    [
+        pytest.param("1d", 99.9, "passed", id="a one-day 99.9% SLO is proven (base window 1m)"),
+        pytest.param("7d", 99, "passed", id="a weekly 99% SLO is proven"),
+        pytest.param("28d", 95, "passed", id="a 28-day 95% SLO is proven"),
+        pytest.param(
+            "90d", 99.9, "passed", id="a quarterly SLO is proven (its short windows are derived)"
+        ),
+        pytest.param("90d", 99, "passed", id="a quarterly 99% SLO is proven"),
+        pytest.param(
+            "1d", 95, "skipped", id="a one-day 95% SLO: no blip trips the quick tier alone"
+        ),
+    ],
+)
+def test_other_periods_and_objectives_are_proven_in_efficient_mode(
+    period: str, objective: float, blip: str, tmp_path: Path
+) -> None:
+    body = EVENTS.format(name="variant").replace(
+        "objective: 99", f"objective: {objective}\n    period: {period}"
+    )
+    (slo,) = slos_of(write_spec(tmp_path, body))
+    results = run_suites([proof_suite(slo, MODE_EFFICIENT)], tmp_path / "proofs")
+    failed = [f"{r.proof}: {r.detail}" for r in results if r.status == "failed"]
+    assert not failed, "\n\n".join(failed)
+    assert {r.proof: r.status for r in results} == {
+        OUTAGE: "passed",
+        "steady-burn": "passed",
+        "blip": blip,
+    }
+
+
 def test_the_demo_specs_run_every_efficient_proof_without_skipping() -> None:
     suites = [proof_suite(slo, MODE_EFFICIENT) for slo in slos_of(ROOT / "slo_specs")]
     assert [p.skipped for suite in suites for p in suite.proofs] == [None] * 3 * len(suites)
