@@ -1,5 +1,6 @@
 """End to end in the lab: after `sre lab up` and traffic, `sre dashboards check` finds no empty
-and no NaN panel on any of the four dashboards (every SLO, every host)."""
+and no NaN panel on any of the four dashboards (every SLO, every host); after `sre lab break
+--error-rate 1` the overview counts the burning SLOs and its table shows their burn."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.build import dashboards_from_specs
 from lab import control
 from lab.settings import Ports
 from tests.dashboards.conftest import instant, wait_for
@@ -75,3 +77,18 @@ def test_after_traffic_every_panel_of_every_dashboard_shows_data(
     # Every SLO's detail and the one host were checked: 5 + 13 x 3 + 10 + 10 panels.
     assert report["panels_checked"] == 64, report
     (tmp_path / "check-timing.txt").write_text(f"{elapsed:.1f} s\n", encoding="utf-8")
+
+    # A total outage: the overview's counts and its table row show the burning SLO.
+    broken = sre("lab", "break", "--error-rate", "1", "--run-dir", str(lab[0]))
+    assert broken.returncode == 0, broken.stderr
+    overview = dashboards_from_specs([SPECS], PERIOD)[0].model
+    (burning,) = [p for p in overview["panels"] if p["title"] == "SLOs burning"]
+    (table,) = [p for p in overview["panels"] if p["type"] == "table"]
+    burn = {t["refId"]: t["expr"] for t in table["targets"]}["E"]
+
+    def shown() -> dict[str, float] | None:
+        rows = {s["metric"]["sloth_slo"]: float(s["value"][1]) for s in instant(url, burn)}
+        count = float(instant(url, burning["targets"][0]["expr"])[0]["value"][1])
+        return rows if count >= 1 and rows.get("order-api-availability", 0) > 1 else None
+
+    wait_for("the overview to show the burning SLO", shown, TRAFFIC_CAP, every=2)
