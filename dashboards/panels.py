@@ -21,7 +21,7 @@ DATASOURCE_VARIABLE = "datasource"
 GRID_COLUMNS = 24
 NO_TRAFFIC = "no traffic"
 
-GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,6 @@ def thresholds(*steps: tuple[str, float | None]) -> dashboard.ThresholdsConfig:
         .mode(model.ThresholdsMode.ABSOLUTE)
         .steps([model.Threshold(color=color, value=value) for color, value in steps])
     )
-
-
-def fixed_color(color: str) -> dashboard.FieldColor:
-    """A field color that does not vary."""
-    return dashboard.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color(color)
 
 
 def dashed(refids: Sequence[str], color: str) -> list[tuple[str, list[model.DynamicConfigValue]]]:

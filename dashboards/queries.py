@@ -78,11 +78,6 @@ def count_or_zero(expr: str) -> str:
     return f"count({expr}) or vector(0)"
 
 
-def slos_total() -> str:
-    """How many SLOs Prometheus knows."""
-    return count_or_zero(names.OBJECTIVE)
-
-
 def slos_burning() -> str:
     """SLOs burning their budget faster than it lasts (current burn rate above 1)."""
     return count_or_zero(f"{names.CURRENT_BURN_RATE} > 1")
