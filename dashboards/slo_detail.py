@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models.text import TextMode
 
 from alerting import names
 from alerting.model import SLO
-from alerting.windows import WORKBOOK_PERIOD, BurnTier, catalog_for
+from alerting.windows import WORKBOOK_PERIOD, BurnTier, WindowCatalog, catalog_for
 from dashboards import queries
 from dashboards.markdown import slo_table
 from dashboards.panels import (
@@ -244,18 +244,31 @@ def burn_down(grid: Grid, source: DataSource, period: int) -> timeseries.Panel:
     )
 
 
-def _tiers(periods: Sequence[int], severity: str) -> list[tuple[int, BurnTier]]:
-    return [(p, tier) for p in periods for tier in catalog_for(p).tiers_of(severity)]
+def catalogs_of(slos: Sequence[SLO], period_seconds: int | None) -> list[WindowCatalog]:
+    """One window catalog per period among ``slos``: the SLOs' own (custom AlertWindows when
+    they have them; the first SLO's when SLOs of one period differ), by period."""
+    found: dict[int, WindowCatalog] = {}
+    for slo in slos:
+        found.setdefault(slo.period_seconds, slo.catalog)
+    if not found:
+        period = period_seconds or WORKBOOK_PERIOD
+        found[period] = catalog_for(period)
+    return [found[period] for period in sorted(found)]
+
+
+def _tiers(catalogs: Sequence[WindowCatalog], severity: str) -> list[tuple[int, BurnTier]]:
+    return [(c.period, tier) for c in catalogs for tier in c.tiers_of(severity)]
 
 
 def burn_chart(
-    grid: Grid, source: DataSource, periods: Sequence[int], severity: str
+    grid: Grid, source: DataSource, catalogs: Sequence[WindowCatalog], severity: str
 ) -> timeseries.Panel:
-    """The burn rate over each window of ``severity``'s tiers, and each tier's factor line."""
-    guard = len(periods) > 1
+    """The burn rate over each window of ``severity``'s tiers, and each tier's factor line;
+    with several periods, each window and factor only for an SLO of its period."""
+    guard = len(catalogs) > 1
     items: list[Query] = []
     seen: set[tuple[int, int]] = set()
-    for period, tier in _tiers(periods, severity):
+    for period, tier in _tiers(catalogs, severity):
         days = period / DAY if guard else None
         for kind, window in (("long", tier.long_window), ("short", tier.short_window)):
             if (period, window) in seen:
@@ -268,7 +281,7 @@ def burn_chart(
     lines = []
     for name in ("quick", "slow"):
         factors = {
-            p / DAY: tier.factor for p, tier in _tiers(periods, severity) if tier.name == name
+            p / DAY: tier.factor for p, tier in _tiers(catalogs, severity) if tier.name == name
         }
         lines.append(Query(queries.burn_threshold(factors), legend=f"{severity} {name} factor"))
     panel = _timeseries(
@@ -332,15 +345,15 @@ def about(grid: Grid, slos: Sequence[SLO]) -> text.Panel:
 def build(
     slos: Sequence[SLO], period_seconds: int | None, source: DataSource
 ) -> dashboard.Dashboard:
-    """The detail dashboard for ``slos`` (the burn windows of every period among them)."""
-    periods = sorted({slo.period_seconds for slo in slos}) or [period_seconds or WORKBOOK_PERIOD]
-    shown_period = period_seconds or max(periods)
+    """The detail dashboard for ``slos`` (the alert windows of every period among them)."""
+    catalogs = catalogs_of(slos, period_seconds)
+    shown_period = period_seconds or max(c.period for c in catalogs)
     grid = Grid()
     panels: list[object] = [*stats(grid, source)]
     grid.newline()
     panels += [sli_chart(grid, source), burn_down(grid, source, shown_period)]
     grid.newline()
-    panels += [burn_chart(grid, source, periods, s) for s in names.SEVERITIES]
+    panels += [burn_chart(grid, source, catalogs, s) for s in names.SEVERITIES]
     grid.newline()
     panels.append(alert_timeline(grid, source))
     grid.newline()

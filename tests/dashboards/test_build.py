@@ -18,10 +18,14 @@ from typing import Any
 import promql_parser
 import pytest
 
+from alerting.alert_windows import read_windows
+from alerting.loader import LoadOptions, load_specs
+from alerting.windows import catalog_for
 from dashboards.build import BuiltDashboard, DataSource, build_dashboards, dashboards_from_specs
 from dashboards.variables import parse_label_values, references, resolve
 from tests.dashboards.helpers import (
     GOLDEN,
+    ROOT,
     SPECS,
     all_panels,
     all_targets,
@@ -411,3 +415,18 @@ def test_the_first_panel_is_not_moved_by_the_sdk() -> None:
         first = built.model["panels"][0]["gridPos"]
         assert (first["x"], first["y"]) == (0, 0)
         assert re.fullmatch(r"sre-[a-z-]+", built.uid)
+
+
+def test_custom_alert_windows_give_the_burn_chart_their_windows_and_factors() -> None:
+    windows = read_windows(ROOT / "tests" / "alerting" / "alert_windows")
+    files = load_specs(
+        [ROOT / "tests" / "alerting" / "fixtures" / "ledger-14d.yaml"],
+        options=LoadOptions(windows=windows),
+    )
+    slos = [slo for spec_file in files for slo in spec_file.slos]
+    custom = windows[14 * 86400].page_quick
+    assert custom.factor != catalog_for(14 * 86400).page_quick.factor
+    panel = _panel(build_dashboards(slos)[1], "Burn rate, page windows")
+    exprs = {t["legendFormat"]: t["expr"] for t in panel["targets"]}
+    assert exprs["page quick factor"].endswith(f"== 14) + {custom.factor!r}")
+    assert "1h (quick long)" in exprs and "5m (quick short)" in exprs
