@@ -16,7 +16,7 @@ from typing import Any
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from alerting.loader import load_specs
+from alerting.loader import DEFAULT_OPTIONS, LoadOptions, load_specs
 from alerting.model import SLO
 from dashboards import hosts, service, slo_detail, slo_overview
 from dashboards.panels import DataSource
@@ -72,8 +72,15 @@ def build_dashboards(
 
 
 def dashboards_from_specs(
-    inputs: Iterable[str | Path], period: str = "30d", datasource: DataSource = DEFAULT_DATASOURCE
+    inputs: Iterable[str | Path],
+    period: str = "30d",
+    datasource: DataSource = DEFAULT_DATASOURCE,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> list[BuiltDashboard]:
-    """Load the spec files (raising SpecError naming file and field) and build the dashboards."""
-    slos = [slo for spec_file in load_specs(inputs, period) for slo in spec_file.slos]
+    """Load the spec files (raising SpecError naming file and field) and build the dashboards.
+
+    ``options`` are the loader's (custom AlertWindows, unknown fields), as for `sre slo compile`.
+    """
+    files = load_specs(inputs, period, options=options)
+    slos = [slo for spec_file in files for slo in spec_file.slos]
     return build_dashboards(slos, datasource=datasource)

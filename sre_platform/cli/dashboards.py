@@ -17,7 +17,11 @@ from rich.console import Console
 from dashboards.build import dashboards_from_specs
 from dashboards.check import CheckReport, as_json, check_dashboards
 from sre_platform.cli.output import print_json, progress
-from sre_platform.cli.slo import checked_period
+from sre_platform.cli.slo import (
+    WindowsPathOption,
+    checked_period,
+    load_options,
+)
 from sre_platform.errors import OutputError
 from sre_platform.files import check_not_an_input, write_atomic
 from sre_platform.prometheus import Limits, open_client, parse_base_url
@@ -60,9 +64,11 @@ def build_command(
         ..., "--output", "-o", help="The folder to write one <name>.json per dashboard into."
     ),
     period: str = _PERIOD,
+    windows_path: Path | None = WindowsPathOption,
 ) -> None:
     """Write one Grafana dashboard JSON file per dashboard (stable uids, deterministic)."""
-    built = dashboards_from_specs(inputs, checked_period(period))
+    options = load_options(windows_path, allow_unknown_fields=False)
+    built = dashboards_from_specs(inputs, checked_period(period), options=options)
     if output.exists() and not output.is_dir():
         raise OutputError(f"--output {output}: not a folder (one file per dashboard goes there)")
     targets = [output / f"{item.name}.json" for item in built]
@@ -92,11 +98,13 @@ def check_command(
         callback=_check_timeout,
         help="Deadline for all the queries together; past it the check cannot decide (exit 4).",
     ),
+    windows_path: Path | None = WindowsPathOption,
     as_json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run every panel query, each variable resolved to each of its values, and list every
     panel that returns no series or NaN (exit 1 when any, 4 when Prometheus cannot answer)."""
-    built = dashboards_from_specs(inputs, checked_period(period))
+    options = load_options(windows_path, allow_unknown_fields=False)
+    built = dashboards_from_specs(inputs, checked_period(period), options=options)
     client = open_client(prometheus, limits=Limits(timeout_seconds=timeout))
     with progress(f"checking {len(built)} dashboard(s) against {printable(prometheus)}") as update:
         report = check_dashboards(built, client, lambda text: update(f"checking {text}"))

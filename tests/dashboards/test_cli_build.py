@@ -12,7 +12,7 @@ import yaml
 from dashboards.build import build_dashboards, dashboards_from_specs
 from dashboards.variables import resolve
 from tests.alerting.helpers import run_promtool
-from tests.dashboards.helpers import SPECS, all_targets, slos_of, spec_document, write_spec
+from tests.dashboards.helpers import ROOT, SPECS, all_targets, slos_of, spec_document, write_spec
 from tests.lab.helpers import sre
 
 
@@ -142,3 +142,22 @@ def test_each_slo_gets_the_burn_factor_of_its_own_period_from_promtool(tmp_path:
     result = run_promtool("test", "rules", _threshold_test(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_build_takes_custom_alert_windows_as_compile_does(tmp_path: Path) -> None:
+    fixture = ROOT / "tests" / "alerting" / "fixtures" / "ledger-14d.yaml"
+    windows = ROOT / "tests" / "alerting" / "alert_windows"
+    out = tmp_path / "out"
+    result = sre(
+        "dashboards", "build", "-i", str(fixture), "-o", str(out), "--windows-path", str(windows)
+    )
+    assert result.returncode == 0, result.stderr
+    detail = json.loads((out / "slo-detail.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in detail["panels"] if p["title"] == "Burn rate, page windows"]
+    factor = next(t["expr"] for t in panel["targets"] if t["legendFormat"] == "page quick factor")
+    assert factor.endswith("== 14) + 13.44"), factor
+    default = sre("dashboards", "build", "-i", str(fixture), "-o", str(tmp_path / "default"))
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "default" / "slo-detail.json").read_text(encoding="utf-8") != (
+        out / "slo-detail.json"
+    ).read_text(encoding="utf-8")
