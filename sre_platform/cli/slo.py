@@ -397,7 +397,9 @@ def _print_results(results: list[ProofResult], failed: list[ProofResult]) -> Non
         err_console.print(
             Text.assemble(
                 ("FAILED", "bold red"),
-                f" {item.source}: slo {item.slo_id}: proof {item.proof}: {item.title}",
+                f" {item.source}: slo {item.slo_id}: proof {item.proof}"
+                + ("" if item.mode == MODES[0] else f" ({item.mode} rules)")
+                + f": {item.title}",
             )
         )
         err_console.print(item.detail, markup=False)

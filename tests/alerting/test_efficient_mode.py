@@ -409,3 +409,26 @@ def test_sre_slo_test_mode_all_proves_both_modes() -> None:
     modes = [r["mode"] for r in document["results"]]
     assert modes.count("default") == modes.count("efficient") == 9
     assert document["counts"] == {"passed": 18, "failed": 0, "skipped": 0}
+
+
+def test_a_failed_efficient_proof_names_the_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from typer.testing import CliRunner
+
+    from sre_platform.cli import slo as slo_cli
+
+    def broken(slo: SLO, mode: str):  # type: ignore[no-untyped-def]
+        suite = proof_suite(slo, mode)
+        text = suite.rules_text.replace("> (", "> 100 * (")
+        return replace(suite, rules_text=text, proofs=suite.proofs[:1])
+
+    monkeypatch.setattr(slo_cli, "proof_suite", broken)
+    spec = write_spec(tmp_path, EVENTS.format(name="broken"))
+    result = CliRunner().invoke(
+        slo_cli.app, ["test", "-i", str(spec), "--mode", "efficient"], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 1
+    assert "slo exchange-broken: proof outage (efficient rules)" in result.output

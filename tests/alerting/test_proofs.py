@@ -320,7 +320,7 @@ def test_sre_slo_test_names_the_slo_and_proof_that_failed(
     monkeypatch.setattr(
         slo_cli,
         "proof_suite",
-        lambda slo: only(mutate_alerts(proof_suite(slo), "> (", "> 100 * ("), OUTAGE),
+        lambda slo, mode: only(mutate_alerts(proof_suite(slo, mode), "> (", "> 100 * ("), OUTAGE),
     )
     result = runner.invoke(slo_cli.app, ["test", "-i", str(spec)], env={"COLUMNS": "250"})
     assert result.exit_code == 1
