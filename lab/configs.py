@@ -4,7 +4,10 @@
 - the lab's own alerts (lab/rules/lab-alerts.yaml: a dead replica, orders clients get no answer
   to) are copied beside them: the SLO rules only see what the replicas answered;
 - Alertmanager gets the platform's routing tree (alerting.routing) with the SNS receivers
-  replaced by the local receiver and the lab's short timings;
+  replaced by the local receiver and the lab's short timings, plus the third receiver,
+  ``remediation``, posting every alert to the lab's remediator (lab.remediator);
+- the exchange's replicas are discovered from a file_sd target list the supervisor rewrites
+  whenever it scales (``<run dir>/config/exchange-targets.json``);
 - Prometheus' configuration is rendered from a Jinja2 template with every value passed as data
   (JSON-escaped) and parsed back before it is written.
 Everything is generated first (pure), then written atomically, so a bad spec leaves the
@@ -13,6 +16,7 @@ previous files untouched.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +46,8 @@ class ScrapeJob:
     """One Prometheus scrape job: its name (the ``job`` label) and targets."""
 
     name: str
-    targets: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # file_sd target lists (instead of targets)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class LabFiles:
     alertmanager: Path
     rules: Path
     lab_rules: Path
+    exchange_targets: Path
 
     @property
     def rule_files(self) -> tuple[Path, ...]:
@@ -68,6 +74,7 @@ class GeneratedConfigs:
     alertmanager: str
     rules: str
     lab_rules: str
+    exchange_targets: str
 
 
 def files_of(run_dir: Path) -> LabFiles:
@@ -78,6 +85,7 @@ def files_of(run_dir: Path) -> LabFiles:
         base / "alertmanager.yml",
         base / "slo-rules.yaml",
         base / LAB_RULES_SOURCE.name,
+        base / "exchange-targets.json",
     )
 
 
@@ -89,9 +97,10 @@ def scrape_jobs(config: LabConfig) -> tuple[ScrapeJob, ...]:
         return (f"127.0.0.1:{port}",)
 
     return (
-        ScrapeJob("exchange", tuple(f"127.0.0.1:{port}" for port in ports.service)),
+        ScrapeJob("exchange", files=(str(files_of(config.run_dir).exchange_targets),)),
         ScrapeJob("lab-supervisor", target(ports.supervisor)),
         ScrapeJob("lab-loadgen", target(ports.loadgen)),
+        ScrapeJob("lab-remediator", target(ports.remediator)),
         ScrapeJob("node", target(ports.node_exporter)),
         ScrapeJob("prometheus", target(ports.prometheus)),
         ScrapeJob("alertmanager", target(ports.alertmanager)),
@@ -115,7 +124,10 @@ def prometheus_yaml(config: LabConfig, rule_files: tuple[Path, ...]) -> str:
         evaluation_interval=config.evaluation_interval,
         rule_files=[str(path) for path in rule_files],
         alertmanager=f"127.0.0.1:{config.ports.alertmanager}",
-        jobs=[{"name": job.name, "targets": list(job.targets)} for job in jobs],
+        jobs=[
+            {"name": job.name, "targets": list(job.targets), "files": list(job.files)}
+            for job in jobs
+        ],
     )
     parsed = yaml.safe_load(text)
     names = [job.get("job_name") for job in parsed.get("scrape_configs", [])]
@@ -130,7 +142,20 @@ def alertmanager_yaml(config: LabConfig) -> str:
     """Alertmanager's configuration: the platform's routing tree, local receivers, lab timing."""
     page = webhook_receiver(hook_url(config.ports.receiver, PAGE_RECEIVER))
     ticket = webhook_receiver(hook_url(config.ports.receiver, TICKET_RECEIVER))
-    return render_alertmanager_config(alertmanager_config(page, ticket, LAB_TIMING))
+    remediation = webhook_receiver(remediator_url(config))
+    return render_alertmanager_config(
+        alertmanager_config(page, ticket, LAB_TIMING, remediation_receiver=remediation)
+    )
+
+
+def remediator_url(config: LabConfig) -> str:
+    """Where Alertmanager's remediation receiver posts: the lab remediator's webhook."""
+    return f"http://127.0.0.1:{config.ports.remediator}/webhook"
+
+
+def exchange_targets(ports: tuple[int, ...]) -> str:
+    """A file_sd target list of replicas on ``ports`` (the supervisor rewrites it)."""
+    return json.dumps([{"targets": [f"127.0.0.1:{port}" for port in ports], "labels": {}}]) + "\n"
 
 
 def rules_yaml(config: LabConfig) -> str:
@@ -151,6 +176,7 @@ def generate(config: LabConfig) -> GeneratedConfigs:
         alertmanager=alertmanager_yaml(config),
         rules=rules_yaml(config),
         lab_rules=lab_rules_yaml(),
+        exchange_targets=exchange_targets(config.ports.service),
     )
 
 
@@ -159,6 +185,7 @@ def write(config: LabConfig, generated: GeneratedConfigs) -> LabFiles:
     files = files_of(config.run_dir)
     write_atomic(files.rules, generated.rules)
     write_atomic(files.lab_rules, generated.lab_rules)
+    write_atomic(files.exchange_targets, generated.exchange_targets)
     write_atomic(files.alertmanager, generated.alertmanager)
     write_atomic(files.prometheus, generated.prometheus)
     return files

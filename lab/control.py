@@ -25,8 +25,11 @@ import httpx
 
 from lab import configs, procs, settings
 from lab.notifications import NOTIFICATIONS_FILE, Recorded, read_notifications
+from lab.remediator import AUDIT_FILE
 from lab.settings import LabConfig
 from lab.slo_status import OtherAlert, SloRow, other_alerts, slo_rows
+from remediation.policy import load_policy
+from remediation.store import FileAuditLog
 from sre_platform.durations import parse_duration
 from sre_platform.errors import LabError, UsageError
 from sre_platform.tools import TOOL_NAMES
@@ -37,10 +40,12 @@ LOG_TAIL_LINES = 15
 DATA_DIR = "data"
 SWEEP_ROUNDS = 3  # a supervisor may restart a replica while it is being stopped
 # Start order; `down` stops in reverse. The load generator starts once the replicas answer.
-START_ORDER = ("receiver", "node_exporter", "supervisor", "alertmanager", "prometheus")
+START_ORDER = ("receiver", "node_exporter", "supervisor", "remediator", "alertmanager")
+START_ORDER += ("prometheus",)
 START_ORDER += ("dashboard", "loadgen")
 # Processes found by command line are stopped in this order (replicas after their supervisor).
-SWEEP_ORDER = ("loadgen", "dashboard", "prometheus", "alertmanager", "supervisor", "replica")
+SWEEP_ORDER = ("loadgen", "dashboard", "prometheus", "alertmanager", "remediator")
+SWEEP_ORDER += ("supervisor", "replica")
 SWEEP_ORDER += ("node_exporter", "receiver")
 # `python -m <module>` command lines of the lab's own programs, by component.
 LAB_MODULES = {
@@ -49,6 +54,7 @@ LAB_MODULES = {
     "lab.loadgen": "loadgen",
     "lab.service": "replica",
     "dashboards.live": "dashboard",
+    "lab.remediator": "remediator",
 }
 EXTERNAL_TOOLS = ("prometheus", "alertmanager", "node_exporter")
 
@@ -142,6 +148,7 @@ class ProcessStatus:
     url: str
     restarts: int | None = None  # replicas only: restarts by the supervisor
     held_seconds_left: float | None = None  # replicas only: held down by a game-day fault
+    version: str | None = None  # replicas only: the build it runs (lab.release)
 
     @property
     def as_expected(self) -> bool:
@@ -193,10 +200,27 @@ class ReplicaOutcome:
 
 
 @dataclass(frozen=True)
+class LoadChange:
+    """The load generator's load factor (and shed fraction): set by break, or ended by heal."""
+
+    factor: float
+    seconds_left: float | None  # None: until healed
+    shed_fraction: float
+    base_rate: float
+
+    @property
+    def orders_per_second(self) -> float:
+        """The order rate the factor gives."""
+        return self.base_rate * self.factor
+
+
+@dataclass(frozen=True)
 class BreakResult:
-    """What `break --error-rate/--latency-ms` or `heal` did to each replica."""
+    """What `break --error-rate/--latency-ms` or `heal` did to each replica (and, for heal, the
+    load generator's load factor and shedding it ended)."""
 
     replicas: tuple[ReplicaOutcome, ...]
+    load: LoadChange | None = None
 
     @property
     def ok(self) -> bool:
@@ -228,8 +252,10 @@ def components(config: LabConfig) -> dict[str, Component]:
     supervisor += ["--run-dir", str(run), "--trace-ratio", str(config.trace_ratio)]
     if config.otlp_endpoint:
         supervisor += ["--otlp-endpoint", config.otlp_endpoint]
+    supervisor += _capacity_args(config)
     loadgen = [py, "-m", "lab.loadgen", "--rate", str(config.order_rate)]
     loadgen += ["--targets", ",".join(config.replica_urls), "--port", str(ports.loadgen)]
+    loadgen += ["--supervisor", _local(ports.supervisor)]
     receiver = [py, "-m", "lab.receiver", "--port", str(ports.receiver)]
     receiver += ["--file", str(run / NOTIFICATIONS_FILE)]
     dashboard = [py, "-m", "dashboards.live", "--port", str(ports.dashboard)]
@@ -237,6 +263,12 @@ def components(config: LabConfig) -> dict[str, Component]:
     for spec in config.specs:
         dashboard += ["-i", str(spec)]
     listed = [
+        Component(
+            "remediator",
+            tuple(remediator_argv(config)),
+            _local(ports.remediator, "/healthz"),
+            _local(ports.remediator, "/metrics"),
+        ),
         Component(
             "receiver",
             tuple(receiver),
@@ -296,6 +328,46 @@ def components(config: LabConfig) -> dict[str, Component]:
         ),
     ]
     return {component.name: component for component in listed}
+
+
+def _capacity_args(config: LabConfig) -> list[str]:
+    """The supervisor's options for the replicas' capacity and the scaling bound."""
+    capacity, files = config.capacity, configs.files_of(config.run_dir)
+    return [
+        "--workers",
+        str(capacity.workers),
+        "--service-time-ms",
+        str(capacity.service_time_ms),
+        "--max-replicas",
+        str(max(config.remediation.max_replicas, len(config.ports.service))),
+        "--targets-file",
+        str(files.exchange_targets),
+    ]
+
+
+def remediator_argv(config: LabConfig) -> list[str]:
+    """The remediator's command line: webhooks, policy, and the autoscaler's target tracking."""
+    ports, r = config.ports, config.remediation
+    argv = [sys.executable, "-m", "lab.remediator", "--port", str(ports.remediator)]
+    argv += ["--run-dir", str(config.run_dir), "--policy", str(r.policy)]
+    argv += ["--supervisor", _local(ports.supervisor), "--loadgen", _local(ports.loadgen)]
+    if not r.autoscale:
+        return [*argv, "--no-autoscale"]
+    return [
+        *argv,
+        "--target",
+        str(r.target),
+        "--min-replicas",
+        str(len(ports.service)),
+        "--max-replicas",
+        str(max(r.max_replicas, len(ports.service))),
+        "--scale-out-cooldown",
+        str(r.scale_out_cooldown),
+        "--scale-in-cooldown",
+        str(r.scale_in_cooldown),
+        "--scale-in-after",
+        str(r.scale_in_after),
+    ]
 
 
 def component_of(argv: Sequence[str], binaries: dict[str, set[str]]) -> str | None:
@@ -371,6 +443,7 @@ def links(config: LabConfig, pages: WebPages) -> dict[str, str]:
         "supervisor": f"{config.url('supervisor')}/replicas",
         "node_exporter": f"{config.url('node_exporter')}/metrics",
         "loadgen": f"{config.url('loadgen')}/metrics",
+        "remediator": f"{config.url('remediator')}/metrics",
     }
     out.update({f"replica-{i}": f"{url}/metrics" for i, url in enumerate(config.replica_urls, 1)})
     return out
@@ -441,6 +514,16 @@ FIELD_OPTIONS: dict[str, str] = {
     "ports.receiver": "--receiver-port",
     "ports.loadgen": "--loadgen-port",
     "ports.dashboard": "--dashboard-port",
+    "ports.remediator": "--remediator-port",
+    "capacity.workers": "--workers",
+    "capacity.service_time_ms": "--service-time-ms",
+    "remediation.policy": "--policy",
+    "remediation.max_replicas": "--max-replicas",
+    "remediation.autoscale": "--autoscale/--no-autoscale",
+    "remediation.target": "--autoscale-target",
+    "remediation.scale_out_cooldown": "--scale-out-cooldown",
+    "remediation.scale_in_cooldown": "--scale-in-cooldown",
+    "remediation.scale_in_after": "--scale-in-after",
     "scrape_interval": "--scrape-interval",
     "evaluation_interval": "--evaluation-interval",
     "otlp_endpoint": "--otlp-endpoint",
@@ -602,6 +685,8 @@ def up(
     problems = _port_problems(config)
     if problems:
         raise LabError("cannot start the lab:\n  " + "\n  ".join(problems))
+    on_step("reading the remediation policy")
+    load_policy(config.remediation.policy)
     on_step("compiling the SLO rules")
     generated = configs.generate(config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -701,6 +786,7 @@ def status(run_dir: Path) -> LabStatus:
                     url=f"{url}/metrics",
                     restarts=replica["restarts"],
                     held_seconds_left=replica.get("held_seconds_left"),
+                    version=replica.get("version"),
                 )
             )
         faults = tuple(_faults(client, config))
@@ -754,9 +840,14 @@ def _fault(index: int, answer: dict[str, Any]) -> ReplicaFault:
     )
 
 
+def replica_urls(client: httpx.Client, config: LabConfig) -> dict[int, str]:
+    """The replicas the supervisor runs now (scaling changes them), by index: base URLs."""
+    return {r["replica"]: f"http://127.0.0.1:{r['port']}" for r in _replicas(client, config)}
+
+
 def _faults(client: httpx.Client, config: LabConfig) -> list[ReplicaFault]:
     out = []
-    for index, url in enumerate(config.replica_urls, start=1):
+    for index, url in replica_urls(client, config).items():
         try:
             fault = _fault(index, client.get(f"{url}/admin/fault").json())
         except (httpx.HTTPError, ValueError):
@@ -789,7 +880,7 @@ def _each_replica(
 ) -> tuple[ReplicaOutcome, ...]:
     results = []
     with _client(10.0) as client:
-        for index, url in enumerate(config.replica_urls, start=1):
+        for index, url in replica_urls(client, config).items():
             try:
                 response = call(client, url)
                 response.raise_for_status()
@@ -819,12 +910,11 @@ def inject(
 def kill_replica(run_dir: Path, index: int, seconds: int | None) -> CrashResult:
     """Crash replica ``index``; with ``seconds`` the supervisor keeps it down that long."""
     config = require_running(run_dir)
-    if not 1 <= index <= len(config.ports.service):
-        raise UsageError(
-            f"--kill-replica {index}: the lab has replicas 1 to {len(config.ports.service)}"
-        )
-    url = config.replica_urls[index - 1]
     with _client(10.0) as client:
+        urls = replica_urls(client, config)
+        if index not in urls:
+            raise UsageError(f"--kill-replica {index}: the lab has replicas 1 to {len(urls)}")
+        url = urls[index]
         try:
             if seconds is not None:
                 hold = f"{config.url('supervisor')}/replicas/{index}/hold"
@@ -851,18 +941,19 @@ def heal(run_dir: Path, settle: float = HEAL_SETTLE) -> BreakResult:
         except httpx.HTTPError as exc:
             raise LabError(f"the supervisor did not answer: {exc}") from exc
         deadline = time.monotonic() + settle
-        health = {i: f"{url}/healthz" for i, url in enumerate(config.replica_urls, 1)}
+        health = {i: f"{url}/healthz" for i, url in replica_urls(client, config).items()}
         while not all(_healthy(client, url) for url in health.values()):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        back = {i for i in down if _healthy(client, health[i])}
+        back = {i for i in down if i in health and _healthy(client, health[i])}
+    load = _reset_load(config)
     cleared = _each_replica(config, lambda c, url: c.delete(f"{url}/admin/fault"))
     outcomes = []
     for outcome in cleared:
         index = outcome.replica
         if index in down and index not in back:
-            error = f"replica {index} did not answer {health[index]} within {settle:.0f}s"
+            error = f"replica {index} did not answer {health.get(index)} within {settle:.0f}s"
             outcomes.append(ReplicaOutcome(index, False, error=error))
         else:
             outcomes.append(
@@ -870,4 +961,47 @@ def heal(run_dir: Path, settle: float = HEAL_SETTLE) -> BreakResult:
                     index, outcome.ok, outcome.error, fault=had.get(index), restarted=index in down
                 )
             )
-    return BreakResult(tuple(outcomes))
+    return BreakResult(tuple(outcomes), load)
+
+
+# --- load (the TradeX spike) and remediation ----------------------------------------------------
+def _reset_load(config: LabConfig) -> LoadChange | None:
+    """End the load generator's load factor and shedding; what they were (None: no answer)."""
+    with _client(10.0) as client:
+        try:
+            was = client.get(f"{config.url('loadgen')}/admin/load").json()
+            shed = client.get(f"{config.url('loadgen')}/admin/shed").json()
+            client.delete(f"{config.url('loadgen')}/admin/load").raise_for_status()
+            client.delete(f"{config.url('loadgen')}/admin/shed").raise_for_status()
+        except (httpx.HTTPError, ValueError):
+            return None
+    return LoadChange(
+        float(was["factor"]), was["seconds_left"], float(shed["fraction"]), config.order_rate
+    )
+
+
+def load_factor(run_dir: Path, factor: float, seconds: int | None) -> LoadChange:
+    """Multiply the load generator's order rate by ``factor`` for ``seconds`` or until healed."""
+    config = require_running(run_dir)
+    body: dict[str, float] = {"factor": factor}
+    if seconds is not None:
+        body["for_seconds"] = seconds
+    with _client(10.0) as client:
+        try:
+            answer = client.post(f"{config.url('loadgen')}/admin/load", json=body)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise LabError(f"the load generator did not take the load factor: {exc}") from exc
+    data = answer.json()
+    return LoadChange(float(data["factor"]), data["seconds_left"], 0.0, config.order_rate)
+
+
+def remediations(run_dir: Path) -> list[dict[str, Any]]:
+    """Every remediation audit record of the lab in ``run_dir`` (the engine's and the
+    autoscaler's), oldest first; LabError when no lab ever ran there."""
+    if not (run_dir / settings.STATE_FILE).exists():
+        raise LabError(
+            f"no lab has run in {run_dir}, so nothing was remediated: start one with "
+            f"`{settings.command(run_dir, 'up')}`"
+        )
+    return FileAuditLog(run_dir / AUDIT_FILE).records()

@@ -4,6 +4,13 @@ Every order is a ``POST /orders`` (after a ``POST /login``, renewed now and then
 read back or cancelled, and about one in a hundred is invalid on purpose (rejected). It
 serves ``/healthz`` and ``/metrics`` while it runs; with ``--duration`` it stops after that
 long and can write a summary (orders/s, p50/p99 latency) for the benchmark.
+
+Game days and remediation change its load while it runs (loopback admin API):
+``GET|POST|DELETE /admin/load`` multiplies the order rate by a factor (``{"factor": 4,
+"for_seconds": 120}``: the TradeX +300%), ``GET|POST|DELETE /admin/shed`` drops a fraction of
+the orders for a while (load shedding, outcome ``shed``). With ``--supervisor`` it sends to the
+supervisor's current replica set (``GET /replicas``, polled every second), so replicas added or
+removed by scaling get or lose their share.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +35,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -42,7 +50,8 @@ CANCEL_SHARE = 0.1
 RELOGIN_SHARE = 0.05  # traders log in again now and then, so logins have an SLI too
 REQUEST_TIMEOUT = 5.0
 # Every outcome an order can have; "error" is an order that got no HTTP answer at all.
-OUTCOMES = ("ok", "rejected", "failed", "error", "skipped")
+OUTCOMES = ("ok", "rejected", "failed", "error", "skipped", "shed")
+DISCOVERY_INTERVAL = 1.0  # seconds between two reads of the supervisor's replica set
 log = logging.getLogger("loadgen")
 
 
@@ -108,6 +117,8 @@ class LoadGenerator:
     max_in_flight: int = 512
     record_latencies: bool = False
     rng: random.Random = field(default_factory=random.Random)
+    supervisor: str | None = None  # base URL: follow its replica set
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.orders = Counter(
@@ -126,6 +137,40 @@ class LoadGenerator:
         self._tokens: dict[str, str] = {}
         self._next_target = itertools.cycle(self.targets)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self.load = Adjustment(1.0)
+        self.shed = Adjustment(0.0)
+        Gauge(
+            "lab_loadgen_load_factor", "Order rate multiplier.", registry=self.registry
+        ).set_function(lambda: self.load.value(self.clock()))
+        Gauge(
+            "lab_loadgen_shed_fraction",
+            "Share of orders dropped on purpose.",
+            registry=self.registry,
+        ).set_function(lambda: self.shed.value(self.clock()))
+        Gauge(
+            "lab_loadgen_targets", "Replicas orders are spread over.", registry=self.registry
+        ).set_function(lambda: len(self.targets))
+
+    def current_rate(self) -> float:
+        """Orders per second now: the base rate times the load factor in force."""
+        return self.rate * self.load.value(self.clock())
+
+    def set_targets(self, targets: Sequence[str]) -> None:
+        """Spread the next orders over ``targets`` (no change when they are the same)."""
+        if list(targets) != list(self.targets) and targets:
+            self.targets = list(targets)
+            self._next_target = itertools.cycle(self.targets)
+            log.info("targets changed", extra={"targets": ",".join(self.targets)})
+
+    async def follow_supervisor(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Keep the targets equal to the supervisor's replica set until ``stop``."""
+        while not stop.is_set():
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+                async with session.get(f"{self.supervisor}/replicas") as response:
+                    replicas = await response.json()
+                self.set_targets([f"http://127.0.0.1:{r['port']}" for r in replicas])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=DISCOVERY_INTERVAL)
 
     def _count(self, outcome: str, seconds: float | None = None) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -203,30 +248,45 @@ class LoadGenerator:
         connector = aiohttp.TCPConnector(limit=self.max_in_flight, limit_per_host=0)
         loop = asyncio.get_running_loop()
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            started = loop.time()
-            sent = 0
+            follower = None
+            if self.supervisor:
+                follower = asyncio.create_task(self.follow_supervisor(session, stop))
+            started = last = loop.time()
+            due = 0.0  # orders owed so far: the rate in force integrated over time
             while not stop.is_set():
                 now = loop.time()
                 if duration is not None and now - started >= duration:
                     break
-                due = int((now - started) * self.rate)
-                for _ in range(due - sent):
-                    if len(self._in_flight) >= self.max_in_flight:
-                        self._count("skipped")
-                        continue
-                    task = asyncio.create_task(self._one_order(session))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._in_flight.discard)
-                sent = max(sent, due)
+                rate = self.current_rate()
+                due += (now - last) * rate
+                last = now
+                while due >= 1:
+                    due -= 1
+                    self._dispatch(session)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.002 if self.rate else 0.5)
+                    await asyncio.wait_for(stop.wait(), timeout=0.002 if rate else 0.5)
             elapsed = loop.time() - started
+            if follower is not None:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight), timeout=REQUEST_TIMEOUT + 1)
         return elapsed
 
+    def _dispatch(self, session: aiohttp.ClientSession) -> None:
+        """Send one order now, unless it is shed or too many are already in flight."""
+        shed = self.shed.value(self.clock())
+        if shed and self.rng.random() < shed:
+            self._count("shed")
+        elif len(self._in_flight) >= self.max_in_flight:
+            self._count("skipped")
+        else:
+            task = asyncio.create_task(self._one_order(session))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
     def app(self) -> web.Application:
-        """``/healthz`` and ``/metrics`` for the lab."""
+        """``/healthz``, ``/metrics`` and the admin API for the lab."""
 
         async def healthz(request: web.Request) -> web.Response:
             return web.json_response({"status": "ok", "rate": self.rate})
@@ -238,7 +298,76 @@ class LoadGenerator:
         application = web.Application()
         application.router.add_get("/healthz", healthz)
         application.router.add_get("/metrics", metrics)
+        adjust = {
+            "/admin/load": (self.load, "factor", 1.0),
+            "/admin/shed": (self.shed, "fraction", 0.0),
+        }
+        for path, (adjustment, name, normal) in adjust.items():
+            handler = _adjustment_handler(adjustment, name, normal, self.clock)
+            for method in ("GET", "POST", "DELETE"):
+                application.router.add_route(method, path, handler)
         return application
+
+
+@dataclass
+class Adjustment:
+    """A value that departs from its normal one for a while (or until reset)."""
+
+    normal: float
+    current: float | None = None
+    until: float | None = None  # clock value when it ends; None: until reset
+
+    def value(self, now: float) -> float:
+        """The value in force at ``now``."""
+        if self.current is None or (self.until is not None and now >= self.until):
+            return self.normal
+        return self.current
+
+    def set(self, value: float, seconds: float | None, now: float) -> None:
+        """Use ``value`` for ``seconds`` (None: until reset)."""
+        self.current, self.until = value, None if seconds is None else now + seconds
+
+    def reset(self) -> None:
+        """Back to normal."""
+        self.current = self.until = None
+
+    def as_json(self, name: str, now: float) -> dict[str, float | None]:
+        """``{name: value, "seconds_left": s}`` (seconds_left None: until reset or normal)."""
+        value = self.value(now)
+        left = None if self.until is None or value == self.normal else max(0.0, self.until - now)
+        return {name: value, "seconds_left": left}
+
+
+LIMITS = {"factor": (0.0, 100.0), "fraction": (0.0, 1.0)}
+
+
+def _adjustment_handler(
+    adjustment: Adjustment, name: str, normal: float, clock: Callable[[], float]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET shows, POST ``{name: v, "for_seconds": s}`` sets, DELETE resets ``adjustment``."""
+    low, high = LIMITS[name]
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                body = await request.json()
+                value = float(body[name])
+                seconds = body.get("for_seconds")
+                seconds = None if seconds is None else float(seconds)
+            except (ValueError, KeyError, TypeError) as exc:
+                message = json.dumps({"error": f'expected {{"{name}": N, "for_seconds": S}}'})
+                raise web.HTTPBadRequest(text=message) from exc
+            if not low <= value <= high or (seconds is not None and seconds <= 0):
+                message = f"{name} must be within {low:g}..{high:g}, for_seconds > 0"
+                raise web.HTTPBadRequest(text=json.dumps({"error": message}))
+            adjustment.set(value, seconds, clock())
+            log.info("load adjusted", extra={name: value, "for_seconds": seconds})
+        elif request.method == "DELETE":
+            adjustment.reset()
+            log.info("load back to normal", extra={name: normal})
+        return web.json_response(adjustment.as_json(name, clock()))
+
+    return handle
 
 
 async def _serve(args: argparse.Namespace) -> LoadSummary:
@@ -247,6 +376,7 @@ async def _serve(args: argparse.Namespace) -> LoadSummary:
         rate=args.rate,
         registry=CollectorRegistry(),
         record_latencies=args.summary is not None,
+        supervisor=args.supervisor,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -274,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="serve /healthz and /metrics here")
     parser.add_argument("--duration", type=float, default=None, help="seconds, then stop")
     parser.add_argument("--summary", type=Path, default=None, help="write a JSON summary here")
+    parser.add_argument(
+        "--supervisor", default=None, help="supervisor base URL: follow its replica set"
+    )
     args = parser.parse_args(argv)
     disable_created_metrics()
     jsonlog.setup("loadgen")

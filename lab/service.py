@@ -3,7 +3,13 @@
 Routes: ``POST /login``, ``POST /orders``, ``GET /orders/{order_id}``,
 ``DELETE /orders/{order_id}``; operations: ``GET /healthz``, ``GET /metrics``; loopback-only
 admin: ``GET|POST|DELETE /admin/fault`` (error rate, extra latency, optional expiry) and
-``POST /admin/crash``.
+``POST /admin/crash``; ``GET /load`` (saturation: orders in flight and queued, workers).
+
+Capacity (lab.service.OrderPool): a replica executes at most ``--workers`` orders at a time and
+each order holds its worker for ``--service-time-ms``: its execution (the matching time, a few
+milliseconds, before the answer) then its settlement (after the answer). More orders than that
+queue for a worker, and ``order_execution_seconds`` (measured from arrival) grows with the
+queue, as at TradeX.
 
 Metrics are exactly the names the SLO specs in slo_specs/ read:
 ``exchange_http_requests_total{route,method,code}`` and the ``order_execution_seconds``
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -26,7 +33,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -43,6 +50,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     disable_created_metrics,
     generate_latest,
 )
@@ -107,6 +115,25 @@ class ExchangeMetrics:
             for code in codes:
                 self.requests.labels(route, method, code)
         self.failed.inc(0)
+        self.in_flight = Gauge(
+            "exchange_orders_in_flight",
+            "Orders holding or waiting for a worker (saturation).",
+            registry=registry,
+        )
+        self.queued = Gauge(
+            "exchange_orders_queued",
+            "Orders waiting for a worker (queue depth).",
+            registry=registry,
+        )
+        self.workers = Gauge(
+            "exchange_order_workers", "Orders a replica executes at a time.", registry=registry
+        )
+
+    def watch(self, pool: OrderPool) -> None:
+        """Read the saturation gauges from ``pool`` at every scrape."""
+        self.in_flight.set_function(lambda: pool.in_flight)
+        self.queued.set_function(lambda: pool.queued)
+        self.workers.set(pool.workers)
 
 
 class Credentials(BaseModel):
@@ -169,6 +196,45 @@ class Fault:
         return {"error_rate": self.error_rate, "latency_ms": self.latency_ms, "seconds_left": left}
 
 
+# --- releases (lab.release) -------------------------------------------------------------------
+DEFAULT_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class Build:
+    """The build a replica runs: its version and, for a game day, the defect built into it.
+
+    Unlike a fault (``/admin/fault``, cleared by `sre lab heal`), a defect lasts as long as the
+    process runs that version: only a rollback removes it.
+    """
+
+    version: str = DEFAULT_VERSION
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--version``, ``--defect-error-rate`` and ``--defect-latency-ms``: the replica's build."""
+    parser.add_argument("--version", default=DEFAULT_VERSION, help="the build's version label")
+    parser.add_argument("--defect-error-rate", type=float, default=0.0, help="0 to 1")
+    parser.add_argument("--defect-latency-ms", type=float, default=0.0)
+
+
+def build_of(args: argparse.Namespace) -> Build:
+    """The build a replica's command line names."""
+    if not 0 <= args.defect_error_rate <= 1 or args.defect_latency_ms < 0:
+        raise SystemExit("--defect-error-rate must lie in 0..1 and --defect-latency-ms be >= 0")
+    return Build(args.version, args.defect_error_rate, args.defect_latency_ms)
+
+
+def export_build(registry: CollectorRegistry, build: Build) -> None:
+    """``exchange_build_info{version="..."} 1``: join it on ``instance`` to split any series of
+    the replica by version (canary analysis, release dashboards)."""
+    Info("exchange_build", "The build this replica runs.", registry=registry).info(
+        {"version": build.version}
+    )
+
+
 @dataclass
 class Order:
     """An order in the book."""
@@ -200,8 +266,70 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "other"
 
 
+@dataclass
+class OrderPool:
+    """A replica's order capacity: ``workers`` orders at a time, each holding its worker for
+    ``service_seconds`` (its execution, then its settlement after the answer); the rest queue.
+
+    Capacity is ``workers / service_seconds`` orders/s (default 8 / 0.4 s = 20/s per replica:
+    the default lab's 20 orders/s load 3 replicas to a third, the story's +300% overloads them).
+    """
+
+    workers: int
+    service_seconds: float
+    queued: int = 0
+    busy: int = 0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.service_seconds < 0:
+            raise ValueError("an order pool needs at least one worker and a service time >= 0")
+        self._free = asyncio.Semaphore(self.workers)
+
+    @property
+    def in_flight(self) -> int:
+        """Orders holding a worker or waiting for one."""
+        return self.busy + self.queued
+
+    def capacity(self) -> float:
+        """Orders per second the pool sustains (infinite with a zero service time)."""
+        return self.workers / self.service_seconds if self.service_seconds else float("inf")
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a worker (in line), hold it for the order's execution, and keep it for the
+        rest of the service time (settlement) once the order has its answer."""
+        self.queued += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self.queued -= 1
+        self.busy += 1
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            settle = max(0.0, self.service_seconds - (time.monotonic() - started))
+            asyncio.get_running_loop().call_later(settle, self._release)
+
+    def _release(self) -> None:
+        self.busy -= 1
+        self._free.release()
+
+    def as_json(self) -> dict[str, float]:
+        """Saturation as ``GET /load`` gives it."""
+        return {
+            "in_flight": self.in_flight,
+            "queued": self.queued,
+            "busy": self.busy,
+            "workers": self.workers,
+            "service_seconds": self.service_seconds,
+        }
+
+
 class Exchange:
     """The service's state and handlers."""
+
+    build: Build = Build()  # the version it runs (lab.release); main() sets it from the argv
 
     def __init__(
         self,
@@ -211,8 +339,12 @@ class Exchange:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         execution_delay: Callable[[random.Random], float] | None = None,
+        pool: OrderPool | None = None,
     ) -> None:
         self.metrics = metrics
+        self.pool = pool  # None: unbounded capacity (orders never queue)
+        if pool is not None:
+            metrics.watch(pool)
         self.tracer = tracer
         self.rng = rng or random.Random()
         self.clock = clock
@@ -268,9 +400,12 @@ class Exchange:
     async def _injected(self) -> bool:
         """Apply the injected latency; return True when this request must fail."""
         fault = self.fault.current(self.clock())
-        if fault.latency_ms:
-            await asyncio.sleep(fault.latency_ms / 1000)
-        return fault.error_rate > 0 and self.rng.random() < fault.error_rate
+        latency_ms = fault.latency_ms + self.build.latency_ms
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
+        # The fault and the build's defect fail a request independently.
+        error_rate = 1 - (1 - fault.error_rate) * (1 - self.build.error_rate)
+        return error_rate > 0 and self.rng.random() < error_rate
 
     def _user(self, request: web.Request) -> str | None:
         header = request.headers.get("Authorization", "")
@@ -305,7 +440,7 @@ class Exchange:
             span.set_attribute("order.side", order_request.side)
             failed = await self._injected()
             if not failed:
-                await asyncio.sleep(self.execution_delay(self.rng))
+                await self._execute()
             self.metrics.execution.observe(time.perf_counter() - started)
             if failed:
                 span.set_attribute("error", True)
@@ -317,6 +452,15 @@ class Exchange:
         self.orders[order.id] = order
         self.metrics.placed.inc()
         return web.json_response(order.as_json(), status=201)
+
+    async def _execute(self) -> None:
+        """Execute an order: in line for a worker of the pool (when there is one), then the
+        matching time."""
+        if self.pool is None:
+            await asyncio.sleep(self.execution_delay(self.rng))
+            return
+        async with self.pool.slot():
+            await asyncio.sleep(self.execution_delay(self.rng))
 
     async def get_order(self, request: web.Request) -> web.Response:
         """Return one of the caller's orders."""
@@ -345,7 +489,15 @@ class Exchange:
     # --- operations -------------------------------------------------------------------------
     async def healthz(self, request: web.Request) -> web.Response:
         """Liveness: the event loop answers."""
-        return web.json_response({"status": "ok", "pid": os.getpid()})
+        return web.json_response(
+            {"status": "ok", "pid": os.getpid(), "version": self.build.version}
+        )
+
+    async def load(self, request: web.Request) -> web.Response:
+        """Saturation: orders in flight and queued, and the pool's size (the autoscaler's)."""
+        if self.pool is None:
+            return web.json_response({"in_flight": 0, "queued": 0, "busy": 0, "workers": None})
+        return web.json_response(self.pool.as_json())
 
     async def metrics_endpoint(self, request: web.Request) -> web.Response:
         """Prometheus text exposition of the service's registry."""
@@ -399,6 +551,7 @@ class Exchange:
         app.router.add_delete("/orders/{order_id}", self.cancel_order)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_endpoint)
+        app.router.add_get("/load", self.load)
         app.router.add_get("/admin/fault", self.get_fault)
         app.router.add_post("/admin/fault", self.set_fault)
         app.router.add_delete("/admin/fault", self.clear_fault)
@@ -452,6 +605,23 @@ def tracer_provider(
     return provider
 
 
+DEFAULT_WORKERS = 8
+DEFAULT_SERVICE_TIME_MS = 400.0
+
+
+def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--service-time-ms``: a replica's order capacity."""
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="orders executed at a time"
+    )
+    parser.add_argument(
+        "--service-time-ms",
+        type=float,
+        default=DEFAULT_SERVICE_TIME_MS,
+        help="how long an order holds its worker (execution, then settlement)",
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The replica's command line (exits 2 with a message on a bad one, as argparse does)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -464,6 +634,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--otlp-endpoint", default=None)
     parser.add_argument("--trace-ratio", type=float, default=1.0)
     parser.add_argument("--log-file", type=Path, default=None, help="JSON logs here, not stderr")
+    add_capacity_arguments(parser)
+    add_build_arguments(parser)
     jsonlog.add_rotation_arguments(parser)
     return parser.parse_args(argv)
 
@@ -479,7 +651,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     provider = tracer_provider(
         args.replica, args.traces_file, args.otlp_endpoint, args.trace_ratio, **rotation
     )
-    exchange = Exchange(ExchangeMetrics(CollectorRegistry()), provider.get_tracer("lab.service"))
+    pool = OrderPool(args.workers, args.service_time_ms / 1000)
+    metrics = ExchangeMetrics(CollectorRegistry())
+    exchange = Exchange(metrics, provider.get_tracer("lab.service"), pool=pool)
+    exchange.build = build_of(args)
+    export_build(metrics.registry, exchange.build)
     app = exchange.app()
 
     async def _flush_traces(_: web.Application) -> None:

@@ -39,6 +39,7 @@ class Ports(_Frozen):
     receiver: int = Field(8091, ge=1, le=65535)
     loadgen: int = Field(8092, ge=1, le=65535)
     dashboard: int = Field(8093, ge=1, le=65535)
+    remediator: int = Field(8094, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _distinct(self) -> Ports:
@@ -61,6 +62,7 @@ class Ports(_Frozen):
             "receiver": self.receiver,
             "loadgen": self.loadgen,
             "dashboard": self.dashboard,
+            "remediator": self.remediator,
         }
         ports.update({f"replica-{i}": port for i, port in enumerate(self.service, start=1)})
         return ports
@@ -72,6 +74,26 @@ class Binaries(_Frozen):
     prometheus: str
     alertmanager: str
     node_exporter: str
+
+
+class Capacity(_Frozen):
+    """A replica's order capacity: ``workers`` orders at a time, each holding its worker for
+    ``service_time_ms`` (lab.service.OrderPool); 8 / 400 ms = 20 orders/s per replica."""
+
+    workers: int = Field(8, ge=1, le=10_000)
+    service_time_ms: float = Field(400.0, ge=0, le=60_000)
+
+
+class Remediation(_Frozen):
+    """The remediator: its policy file, and the autoscaler's target tracking."""
+
+    policy: Path = Path("ops/remediation.yaml")
+    max_replicas: int = Field(6, ge=1, le=50)
+    autoscale: bool = True
+    target: float = Field(6.0, gt=0)  # orders in flight per replica
+    scale_out_cooldown: float = Field(15.0, ge=0)
+    scale_in_cooldown: float = Field(30.0, ge=0)
+    scale_in_after: float = Field(30.0, ge=0)
 
 
 class LabConfig(_Frozen):
@@ -88,6 +110,8 @@ class LabConfig(_Frozen):
     otlp_endpoint: str | None = None
     trace_ratio: float = Field(1.0, ge=0, le=1)
     started_at: float | None = None  # set by `up`: when it started the lab (epoch seconds)
+    capacity: Capacity = Field(default_factory=lambda: Capacity())
+    remediation: Remediation = Field(default_factory=lambda: Remediation())
 
     def url(self, component: str) -> str:
         """The base URL of ``component`` (a name of ``Ports.all``)."""

@@ -1,8 +1,9 @@
-"""`sre lab ...`: the local lab: up, status, break, heal, notifications, down.
+"""`sre lab ...`: the local lab: up, status, break, heal, deploy, notifications, down.
 
 Exit codes: 0 success; 1 an error (no lab running, a port in use, `up` asked for options the
 running lab does not have, a process of the lab down that no game-day fault holds down, a pid
-file naming a process that must not be signalled); 2 a usage error.
+file naming a process that must not be signalled); 2 a usage error; `deploy` adds 3 (rolled
+back) and 4 (rolled back without a verdict).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lab import control, settings
+from lab import control, release, settings
+from lab.builds import ReplicaBuild
+from lab.canary import AnalysisPolicy
 from lab.control import BreakResult, CrashResult, DownResult, LabStatus, ReplicaFault, UpResult
-from lab.settings import Binaries, LabConfig, Ports
+from lab.settings import Binaries, Capacity, LabConfig, Ports, Remediation
 from sre_platform.cli.output import print_json, progress
 from sre_platform.durations import humanize, parse_duration
 from sre_platform.errors import LabError, UsageError
@@ -51,6 +54,16 @@ UP_FIELDS = {
     "receiver_port": "ports.receiver",
     "loadgen_port": "ports.loadgen",
     "dashboard_port": "ports.dashboard",
+    "remediator_port": "ports.remediator",
+    "workers": "capacity.workers",
+    "service_time_ms": "capacity.service_time_ms",
+    "policy": "remediation.policy",
+    "max_replicas": "remediation.max_replicas",
+    "autoscale": "remediation.autoscale",
+    "autoscale_target": "remediation.target",
+    "scale_out_cooldown": "remediation.scale_out_cooldown",
+    "scale_in_cooldown": "remediation.scale_in_cooldown",
+    "scale_in_after": "remediation.scale_in_after",
     "order_rate": "order_rate",
     "inputs": "specs",
     "period": "period",
@@ -177,6 +190,37 @@ def up_command(
         8093, "--dashboard-port", help="The live SLO dashboard page."
     ),
     order_rate: float = typer.Option(20.0, "--order-rate", min=0, help="Orders per second."),
+    remediator_port: int = typer.Option(
+        8094, "--remediator-port", help="The remediator (Alertmanager webhooks, autoscaler)."
+    ),
+    workers: int = typer.Option(
+        8, "--workers", min=1, max=10_000, help="Orders a replica executes at a time."
+    ),
+    service_time_ms: float = typer.Option(
+        400.0,
+        "--service-time-ms",
+        min=0,
+        max=60_000,
+        help="How long an order holds its worker (execution, then settlement): "
+        "a replica serves workers/service time orders/s (8/0.4 s = 20/s).",
+    ),
+    policy: Path = typer.Option(
+        Path("ops/remediation.yaml"), "--policy", help="Remediation policy the remediator acts on."
+    ),
+    max_replicas: int = typer.Option(
+        6, "--max-replicas", min=1, max=50, help="Scaling bound (the Auto Scaling group's max)."
+    ),
+    autoscale: bool = typer.Option(
+        True, "--autoscale/--no-autoscale", help="Target tracking on in-flight orders."
+    ),
+    autoscale_target: float = typer.Option(
+        6.0, "--autoscale-target", min=0.01, help="Target orders in flight per replica."
+    ),
+    scale_out_cooldown: float = typer.Option(15.0, "--scale-out-cooldown", min=0, help="Seconds."),
+    scale_in_cooldown: float = typer.Option(30.0, "--scale-in-cooldown", min=0, help="Seconds."),
+    scale_in_after: float = typer.Option(
+        30.0, "--scale-in-after", min=0, help="Seconds below the target before scaling in."
+    ),
     inputs: list[Path] = typer.Option(
         [Path("slo_specs")], "--input", "-i", help="SLO spec file or folder (repeatable)."
     ),
@@ -224,6 +268,7 @@ def up_command(
             receiver=receiver_port,
             loadgen=loadgen_port,
             dashboard=dashboard_port,
+            remediator=remediator_port,
         )
     except ValueError as exc:
         raise UsageError(f"ports: {exc}") from exc
@@ -239,6 +284,16 @@ def up_command(
         evaluation_interval=evaluation_interval,
         otlp_endpoint=otlp_endpoint,
         trace_ratio=trace_ratio,
+        capacity=Capacity(workers=workers, service_time_ms=service_time_ms),
+        remediation=Remediation(
+            policy=policy.resolve(),
+            max_replicas=max_replicas,
+            autoscale=autoscale,
+            target=autoscale_target,
+            scale_out_cooldown=scale_out_cooldown,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_in_after=scale_in_after,
+        ),
     )
     given, words = _given_options(ctx)
     with progress(f"starting the lab in {directory}") as step:
@@ -445,6 +500,13 @@ def break_command(
     kill_replica: int | None = typer.Option(
         None, "--kill-replica", min=1, help="Crash replica N (the supervisor restarts it)."
     ),
+    load_factor: float | None = typer.Option(
+        None,
+        "--load-factor",
+        min=0,
+        max=100,
+        help="Multiply the order rate (4: the TradeX +300% at market open).",
+    ),
     for_: str | None = typer.Option(
         None, "--for", help="How long the fault lasts (e.g. 2m); a killed replica stays down."
     ),
@@ -453,6 +515,16 @@ def break_command(
     """Inject a game-day fault: an error rate, extra latency, or a replica crash."""
     seconds = _duration(for_, "--for")
     directory = settings.run_dir_from(run_dir)
+    if load_factor is not None:
+        if error_rate is not None or latency_ms is not None or kill_replica is not None:
+            again = _hint(directory, ("break", "--error-rate", "R"))
+            raise UsageError(f"--load-factor goes alone; run {again} again for other faults")
+        change = control.load_factor(directory, load_factor, seconds)
+        if as_json:
+            print_json(asdict(change))
+        else:
+            _print_load(change, directory)
+        return
     if kill_replica is not None:
         if error_rate is not None or latency_ms is not None:
             again = _hint(directory, ("break", "--error-rate", "R"))
@@ -464,7 +536,9 @@ def break_command(
             _print_crash(crash, directory)
         return
     if error_rate is None and latency_ms is None:
-        raise UsageError("say what to break: --error-rate R, --latency-ms L or --kill-replica N")
+        raise UsageError(
+            "say what to break: --error-rate R, --latency-ms L, --kill-replica N or --load-factor F"
+        )
     result = control.inject(directory, error_rate, latency_ms, seconds)
     if as_json:
         print_json(asdict(result))
@@ -483,8 +557,157 @@ def heal_command(run_dir: Path | None = RunDirOption, as_json: bool = JsonOption
         print_json(asdict(result))
     else:
         _print_faults(result, healed=True)
+        load = result.load
+        if load is not None and (load.factor != 1 or load.shed_fraction):
+            console.print(
+                f"load generator: back to {load.base_rate:g} orders/s (was x{load.factor:g}, "
+                f"shedding {load.shed_fraction * 100:g}%)",
+                markup=False,
+            )
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _print_load(change: control.LoadChange, run_dir: Path) -> None:
+    ends = "until healed" if change.seconds_left is None else f"for {humanize(change.seconds_left)}"
+    console.print(
+        f"load generator: x{change.factor:g} = {change.orders_per_second:g} orders/s {ends} "
+        f"({_hint(run_dir, ('remediations',))} shows what acted, {_hint(run_dir, ('heal',))} "
+        "ends it)",
+        markup=False,
+    )
+
+
+# --- remediations ------------------------------------------------------------------------------
+@app.command("remediations")
+def remediations_command(
+    run_dir: Path | None = RunDirOption,
+    as_json: bool = typer.Option(
+        False, "--json", help="Each audit record whole: one JSON object per line."
+    ),
+) -> None:
+    """What the remediator and the autoscaler decided: acted, skipped or failed, and why."""
+    records = control.remediations(settings.run_dir_from(run_dir))
+    if as_json:
+        for record in records:
+            print(json.dumps(record, sort_keys=True))
+        return
+    if not records:
+        console.print("no remediation yet")
+        return
+    _widen_for_pipes()
+    table = Table()
+    for column in ("time", "by", "alert", "outcome", "reason", "action", "detail"):
+        table.add_column(column)
+    for record in records:
+        alert = record.get("alert") or {}
+        action = record.get("action") or {}
+        table.add_row(
+            escape(str(record.get("time", ""))[11:19]),
+            escape(str(record.get("rule") or "-")),
+            escape(str(alert.get("alertname") or "-")),
+            escape(str(record.get("outcome", ""))),
+            escape(str(record.get("reason", ""))),
+            escape(str(action.get("type") or "-")),
+            escape(str(record.get("detail", ""))),
+        )
+    console.print(table)
+
+
+# --- deploy (safe releases) --------------------------------------------------------------------
+def _share(counts: Any) -> str:
+    share = counts.share
+    return f"{counts.bad}/{counts.total} = " + ("-" if share is None else f"{share * 100:.2f}%")
+
+
+def _print_release(result: release.ReleaseResult) -> None:
+    words = {"promoted": "promoted", "rolled_back": "ROLLED BACK", "inconclusive": "ROLLED BACK"}
+    console.print(
+        f"release {result.version} ({result.strategy}, from {result.previous}): "
+        f"{words[result.outcome]} after {result.analysis_seconds:g}s of analysis "
+        f"({result.release_seconds:g}s in all): {result.reason}",
+        markup=False,
+    )
+    look = result.decision
+    if look is not None:
+        policy = result.policy
+        console.print(
+            f"evidence (Fisher's exact test, one-sided; a regression needs p < "
+            f"{policy.alpha_per_look:.2g} per look and a difference above the SLO's tolerance; "
+            f"at least {policy.min_samples} events a side):",
+            markup=False,
+        )
+        for comparison, what in ((look.errors, "order-API 5xx"), (look.latency, "orders > 40 ms")):
+            test = comparison.test
+            console.print(
+                f"  {comparison.metric:<8} {what}: canary {result.version} "
+                f"{_share(comparison.canary)}, baseline {result.previous} "
+                f"{_share(comparison.baseline)}; statistic a={test.statistic} "
+                f"(expected {test.expected:.1f} under H0), p={test.p_value:.3g}"
+                f"{', REGRESSED' if comparison.regressed else ''}",
+                markup=False,
+            )
+    for spent in result.budget:
+        console.print(
+            f"budget spent during the release ({humanize(spent.window_seconds)}): {spent.slo} "
+            f"{spent.budget_spent * 100:.3f}% of its {spent.period} budget "
+            f"({spent.bad:.0f} bad of {spent.total:.0f})",
+            markup=False,
+        )
+    console.print(f"pages fired: {', '.join(result.pages_fired) or 'none'}", markup=False)
+    console.print(
+        "replicas: " + ", ".join(f"{name} {version}" for name, version in result.replicas.items()),
+        markup=False,
+    )
+
+
+@app.command("deploy")
+def deploy_command(
+    version: str = typer.Option(..., "--version", help="The new build's version label."),
+    strategy: release.Strategy = typer.Option(
+        release.Strategy.CANARY, "--strategy", help="canary or blue-green."
+    ),
+    inject: str | None = typer.Option(
+        None, "--inject", help="A defect in the build: error-rate=R (0..1) or latency-ms=L."
+    ),
+    max_analysis: str = typer.Option(
+        "5m", "--max-analysis", help="Longest analysis; without enough events it rolls back."
+    ),
+    bake: str = typer.Option("30s", "--bake", help="Shortest analysis before a promotion."),
+    min_samples: int = typer.Option(
+        50, "--min-samples", min=1, help="Events on each side before the analysis decides."
+    ),
+    run_dir: Path | None = RunDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Release a new build: a canary (or blue/green) analysed against the SLOs, then promoted
+    or rolled back.
+
+    Exit codes: 0 promoted; 3 rolled back (the new build regressed, or a rollback was asked);
+    4 rolled back without a verdict (too few events by --max-analysis, or no Prometheus).
+    """
+    error_rate, latency_ms = release.parse_inject(inject)
+    try:
+        build = ReplicaBuild(version=version, error_rate=error_rate, latency_ms=latency_ms)
+    except ValueError as exc:
+        raise UsageError(f"--version {version!r}: letters, digits, '.', '_', '+', '-'") from exc
+    max_seconds = _duration(max_analysis, "--max-analysis") or 0
+    bake_seconds = _duration(bake, "--bake") or 0
+    try:
+        policy = AnalysisPolicy(
+            min_samples=min_samples, bake_seconds=bake_seconds, max_seconds=max_seconds
+        )
+    except ValueError as exc:
+        raise UsageError(f"--bake/--max-analysis: {exc}") from exc
+    directory = settings.run_dir_from(run_dir)
+    with progress(f"releasing {version} ({strategy.value})") as step:
+        result = release.deploy(directory, build, strategy, policy, on_step=step)
+    if as_json:
+        print_json({**asdict(result), "exit_code": result.exit_code})
+    else:
+        _print_release(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 # --- notifications -----------------------------------------------------------------------------

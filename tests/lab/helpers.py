@@ -24,7 +24,7 @@ def free_ports(count: int) -> list[int]:
 
 def lab_ports(replicas: int = 3) -> Ports:
     """A full set of free lab ports."""
-    p = free_ports(7 + replicas)
+    p = free_ports(8 + replicas)
     return Ports(
         prometheus=p[0],
         alertmanager=p[1],
@@ -33,7 +33,8 @@ def lab_ports(replicas: int = 3) -> Ports:
         receiver=p[4],
         loadgen=p[5],
         dashboard=p[6],
-        service=tuple(p[7:]),
+        remediator=p[7],
+        service=tuple(p[8:]),
     )
 
 
@@ -47,6 +48,7 @@ def port_options(ports: Ports) -> list[str]:
         "--receiver-port", str(ports.receiver),
         "--loadgen-port", str(ports.loadgen),
         "--dashboard-port", str(ports.dashboard),
+        "--remediator-port", str(ports.remediator),
         "--replicas", str(len(ports.service)),
         "--service-ports", ",".join(str(port) for port in ports.service),
     ]  # fmt: skip
