@@ -168,7 +168,10 @@ class LoadGenerator:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError):
                 async with session.get(f"{self.supervisor}/replicas") as response:
                     replicas = await response.json()
-                self.set_targets([f"http://127.0.0.1:{r['port']}" for r in replicas])
+                self.set_targets(
+                    # a replica a release drained (lab.builds) keeps running but gets no orders
+                    [f"http://127.0.0.1:{r['port']}" for r in replicas if r.get("in_service", True)]
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=DISCOVERY_INTERVAL)
 
