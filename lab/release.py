@@ -585,9 +585,10 @@ def _cost(
             out.append(
                 BudgetSpent(slo, objective, bad, total, round(seconds, 1), config.period, spent)
             )
-        pages = prometheus.query(
-            f'max by (alertname) (max_over_time(ALERTS{{alertstate="firing",'
-            f'sloth_severity="page"}}[{window}s]))'
+        firing = 'ALERTS{alertstate="firing",sloth_severity="page"}'
+        pages = prometheus.query(  # pages that fired during the release, not before it
+            f"max by (alertname) (max_over_time({firing}[{window}s])) "
+            f"unless max by (alertname) ({firing} offset {window}s)"
         )
     except PrometheusError:
         return tuple(out), ()
@@ -598,29 +599,31 @@ def _cost(
 def rollback(run_dir: Path, on_step: Step = _quiet) -> RollbackResult:
     """Roll the lab in ``run_dir`` back to the build before its last release.
 
-    A release still analysing is asked to roll back (it does so at its next look, within one
-    scrape interval); a release that was promoted is rolled back here, replica by replica
-    (drain, old build, healthy, back in service), and recorded as a ``rollback`` event. Nothing
-    to roll back (no release, or the last one already rolled back) changes nothing.
+    A release still running (its `deploy` holds the lock) is asked to roll back: it does so at
+    its next look, within one scrape interval. Otherwise every replica not on the previous
+    build is rolled back here, one at a time (drain, old build, healthy, back in service), and
+    a ``rollback`` event is recorded. With nothing to roll back (no release, or the last one
+    not live) nothing changes.
     """
     config = control.require_running(run_dir)
     state = read_state(run_dir)
     if not state:
         return RollbackResult(False, None, None, "no release to roll back")
-    if state.get("state") == "in_progress":
-        _write_state(run_dir, {**state, "rollback_requested": True})
-        return RollbackResult(
-            True,
-            state.get("version"),
-            state.get("previous"),
-            f"asked the release of {state.get('version')} in progress to roll back",
-        )
-    if state.get("state") != Outcome.PROMOTED:
-        current = state.get("current") or state.get("previous")
-        return RollbackResult(
-            False, current, current, f"the last release ({state.get('version')}) is not live"
-        )
-    with _release_lock(run_dir), httpx.Client(timeout=READY_CAP, trust_env=False) as client:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_release_lock(run_dir))
+        except LabError:
+            _write_state(run_dir, {**read_state(run_dir), "rollback_requested": True})
+            version, previous = state.get("version"), state.get("previous")
+            return RollbackResult(
+                True, version, previous, f"asked the release of {version} in progress to roll back"
+            )
+        if state.get("state") not in (Outcome.PROMOTED, "in_progress"):
+            current = state.get("current") or state.get("previous")
+            return RollbackResult(
+                False, current, current, f"the last release ({state.get('version')}) is not live"
+            )
+        client = stack.enter_context(httpx.Client(timeout=READY_CAP, trust_env=False))
         fleet = Fleet(config, client)
         previous = ReplicaBuild.model_validate(state["previous_build"])
         fleet.set_fleet_build(previous)
