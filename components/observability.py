@@ -6,7 +6,9 @@
   groups namespace definition file, leaving room for growth; the name keeps to AMP's 64
   characters of ``[0-9A-Za-z][-.0-9A-Z_a-z]*``);
 - the alert manager definition: the platform's routing tree (alerting.routing) with the page
-  and ticket SNS topics as receivers, and the topic policies that let AMP publish to them;
+  and ticket SNS topics as receivers (and, given its topic, the remediation receiver that
+  publishes every alert as one JSON document for the remediation Lambda), and the topic
+  policies that let AMP publish to the page and ticket topics;
 - an AMG workspace on a pinned Grafana version with its IAM role, a service account and a
   token that is replaced every ``token_rotation_days`` (its name carries the rotation period,
   taken from the deployment's date), a Grafana provider bound to that workspace, and an AMP
@@ -30,7 +32,12 @@ import pulumiverse_grafana as grafana
 
 from alerting.generate import RuleGroup
 from alerting.render import render_rules
-from alerting.routing import alertmanager_config, render_amp_definition, sns_receiver
+from alerting.routing import (
+    alertmanager_config,
+    remediation_sns_receiver,
+    render_amp_definition,
+    sns_receiver,
+)
 from components.policy_documents import assume_role, document, statement
 
 DEFAULT_NAMESPACE_MAX_BYTES = 512 * 1024
@@ -125,11 +132,23 @@ def pack_rule_namespaces(
     return namespaces
 
 
-def alert_manager_definition(page_topic_arn: str, ticket_topic_arn: str, region: str) -> str:
-    """Return the AMP alert manager definition routing pages and tickets to their topics."""
+def alert_manager_definition(
+    page_topic_arn: str,
+    ticket_topic_arn: str,
+    region: str,
+    remediation_topic_arn: str | None = None,
+) -> str:
+    """Return the AMP alert manager definition routing pages and tickets to their topics, and
+    every alert to the remediation topic when one is given."""
     return render_amp_definition(
         alertmanager_config(
-            sns_receiver(page_topic_arn, region), sns_receiver(ticket_topic_arn, region)
+            sns_receiver(page_topic_arn, region),
+            sns_receiver(ticket_topic_arn, region),
+            remediation_receiver=(
+                remediation_sns_receiver(remediation_topic_arn, region)
+                if remediation_topic_arn is not None
+                else None
+            ),
         )
     )
 
@@ -270,6 +289,8 @@ class ObservabilityArgs:
     ``grafana`` None (the default) leaves out AMG; ``dashboards`` (the dashboards package's
     output) are declared in AMG when given, in a folder with ``DASHBOARD_FOLDER_UID``.
     ``alert_manager`` and ``logging`` switch off what an emulator lacks.
+    ``remediation_topic_arn`` (the Remediation component's topic, components/remediation.py)
+    adds the remediation receiver to the alert manager definition.
     """
 
     prefix: str
@@ -285,6 +306,7 @@ class ObservabilityArgs:
     alert_manager: bool = True
     grafana: GrafanaArgs | None = None
     dashboards: Sequence[Dashboard] = ()
+    remediation_topic_arn: pulumi.Input[str] | None = None
 
 
 class Observability(pulumi.ComponentResource):
@@ -341,9 +363,9 @@ class Observability(pulumi.ComponentResource):
             aws.amp.AlertManagerDefinition(
                 f"{name}-alert-manager",
                 workspace_id=workspace.id,
-                definition=pulumi.Output.all(args.page_topic_arn, args.ticket_topic_arn).apply(
-                    lambda arns: alert_manager_definition(arns[0], arns[1], args.region)
-                ),
+                definition=pulumi.Output.all(
+                    args.page_topic_arn, args.ticket_topic_arn, args.remediation_topic_arn
+                ).apply(lambda arns: alert_manager_definition(*arns[:2], args.region, arns[2])),
                 opts=child,
             )
         for kind, topic_arn in (("page", args.page_topic_arn), ("ticket", args.ticket_topic_arn)):

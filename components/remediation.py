@@ -11,7 +11,12 @@
   rollback/cancel), SSM Run Command with AWS-RunShellScript on that group's instances only,
   the state table, the dead-letter queue and its own log group;
 - a DynamoDB table for the action history and the audit (on demand, point-in-time recovery,
-  TTL on ``expires_at``).
+  TTL on ``expires_at``);
+- a CloudWatch alarm on the dead-letter queue (one message visible is an alert the function
+  failed on), notifying the ticket topic like the platform's other dead-letter alarm.
+
+The topic's name is fixed (:func:`topic_name`), so the stack can give its ARN to AMP's alert
+manager before this component, which needs the fleet, is declared.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import runbook_link
 from components.policy_documents import assume_role, document, statement
 from remediation.dynamo import TTL_ATTRIBUTE
 from remediation.model import Policy, policy_to_json
@@ -48,6 +54,12 @@ RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: two weeks to look at what f
 # Lambda retries a failed asynchronous invocation twice; an event older than this is dropped
 # to the dead-letter queue instead (the engine would call it stale anyway).
 MAX_EVENT_AGE_SECONDS = 900
+RUNBOOK = "remediation-failures"
+
+
+def topic_name(prefix: str) -> str:
+    """The remediation topic's name: fixed, so its ARN is known before the topic exists."""
+    return f"{prefix}-remediation"
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,8 @@ class RemediationArgs:
 
     ``policy`` is the validated policy (remediation.policy.load_policy); ``service`` the
     service whose fleet ``autoscaling_group_name`` is; ``kms_key_arn`` the alert topics' key
-    (which AMP may use); ``workspace_arn`` the AMP workspace that publishes.
+    (which AMP may use); ``workspace_arn`` the AMP workspace that publishes;
+    ``ticket_topic_arn`` hears of the dead-letter queue's alarm.
     """
 
     prefix: str
@@ -68,6 +81,8 @@ class RemediationArgs:
     autoscaling_group_name: pulumi.Input[str]
     workspace_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    ticket_topic_arn: pulumi.Input[str]
+    runbook_base_url: str = "runbooks"
     reserved_concurrency: int = 2
     log_retention_days: int = 30
     timeout_seconds: int = 60
@@ -163,6 +178,7 @@ class Remediation(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     table_name: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
+    dead_letter_alarm_name: str
 
     def __init__(
         self, name: str, args: RemediationArgs, opts: pulumi.ResourceOptions | None = None
@@ -174,7 +190,7 @@ class Remediation(pulumi.ComponentResource):
 
         topic = aws.sns.Topic(
             f"{name}-topic",
-            name=f"{args.prefix}-remediation",
+            name=topic_name(args.prefix),
             kms_master_key_id=args.kms_key_arn,
             tags=tags,
             opts=child,
@@ -278,6 +294,31 @@ class Remediation(pulumi.ComponentResource):
             protocol="lambda",
             endpoint=function.arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
+
+        self.dead_letter_alarm_name = f"{args.prefix}-{RUNBOOK}"
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-depth",
+            name=self.dead_letter_alarm_name,
+            alarm_description=(
+                "The remediation function failed on an alert after its retries: the event "
+                f"waits in its dead-letter queue. Runbook: "
+                f"{runbook_link(args.runbook_base_url, RUNBOOK)}"
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": queue.name},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.ticket_topic_arn],
+            ok_actions=[args.ticket_topic_arn],
+            tags={**tags, "severity": "ticket", "runbook": RUNBOOK},
+            opts=child,
         )
 
         self.topic_arn = topic.arn

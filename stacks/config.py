@@ -335,6 +335,13 @@ class AlarmSettings(_Model):
     amp_active_series_quota: float | None = Field(default=None, gt=0)  # series
 
 
+def _log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        periods = ", ".join(map(str, LOG_RETENTION_DAYS))
+        raise ValueError(f"must be one of CloudWatch Logs' periods: {periods}")
+    return value
+
+
 class ObservabilitySettings(_Model):
     """Amazon Managed Service for Prometheus: workspace, logging, rules, alert manager."""
 
@@ -346,10 +353,7 @@ class ObservabilitySettings(_Model):
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            periods = ", ".join(map(str, LOG_RETENTION_DAYS))
-            raise ValueError(f"must be one of CloudWatch Logs' periods: {periods}")
-        return value
+        return _log_retention(value)
 
 
 class GrafanaSettings(_Model):
@@ -372,6 +376,26 @@ class GrafanaSettings(_Model):
         if not value:
             raise ValueError("must name at least one of AWS_SSO, SAML")
         return value
+
+
+class RemediationSettings(_Model):
+    """The remediation Lambda (components/remediation.py, docs/remediation.md).
+
+    ``enabled`` unset: on wherever AMP's alert manager is (the only thing that feeds it).
+    ``policy`` is the remediation policy file, inside the project, compiled at deploy time.
+    """
+
+    enabled: bool | None = None
+    policy: str = Field(default="ops/remediation.yaml", min_length=1)
+    # Lambda's reserved concurrency: at most this many alerts are acted on at once. The account
+    # must keep 10 unreserved (AWS's minimum), so it cannot exceed its limit less 10.
+    reserved_concurrency: int = Field(default=2, ge=1, le=100)
+    log_retention_days: int = 30
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _log_retention(value)
 
 
 class SloSettings(_Model):
@@ -559,6 +583,7 @@ class PlatformSettings(_Model):
     grafana: GrafanaSettings = GrafanaSettings()
     slo: SloSettings = SloSettings()
     alerting: AlertingSettings = AlertingSettings()
+    remediation: RemediationSettings = RemediationSettings()
     protect_data: bool = False
 
 
@@ -601,9 +626,36 @@ class StackSettings(_Model):
         return {**self.platform.tags.as_dict(), "environment": self.stack}
 
     @property
+    def remediation_enabled(self) -> bool:
+        """Whether the remediation Lambda is deployed (remediation.enabled, by default where
+        AMP's alert manager is)."""
+        enabled = self.platform.remediation.enabled
+        return self.platform.observability.alert_manager if enabled is None else enabled
+
+    @property
+    def remediation_policy_path(self) -> Path:
+        """The remediation policy file (remediation.policy), resolved inside the project."""
+        return file_inside(self.project_dir, self.platform.remediation.policy)
+
+    @property
     def prefix(self) -> str:
         """The prefix of names that must be fixed in AWS (alarms, workspaces)."""
         return f"{self.platform.tags.service}-{self.stack}"
+
+
+def file_inside(project_dir: Path, path: str) -> Path:
+    """The file ``path`` names (relative to ``project_dir``), resolved with its symlinks.
+
+    Raises ValueError (a message for the config key) unless it is a file inside the project.
+    """
+    root = project_dir.resolve()
+    try:
+        target = (root / path).resolve()
+    except (OSError, RuntimeError, ValueError) as error:  # a loop, a NUL byte
+        raise ValueError(f"is not a usable path: {error}") from None
+    if not target.is_relative_to(root) or not target.is_file():
+        raise ValueError(f"must be a file inside the project {shown(str(root))}, not {shown(path)}")
+    return target
 
 
 def _path_part(part: str | int) -> str:
@@ -741,6 +793,18 @@ def _cross_checks(view: _View, raw: Mapping[str, Any], project_dir: Path) -> lis
             f"{len({**tags, 'environment': ''})}: AWS allows {aws_tags.MAX_TAGS_PER_RESOURCE} "
             f"per resource and the components add up to {COMPONENT_TAGS_PER_RESOURCE} of their own",
         )
+    remediation = view.get("remediation.enabled", "observability.alert_manager")
+    if remediation and remediation[0] and not remediation[1]:
+        add(
+            "remediation.enabled",
+            "needs observability.alert_manager: AMP's alert manager is what sends the alerts "
+            "to the remediation function",
+        )
+    if (v := view.get("remediation.policy")) is not None:
+        try:
+            file_inside(project_dir, v[0])
+        except ValueError as error:
+            add("remediation.policy", str(error))
     if (v := view.get("slo.specs_dir")) is not None:
         try:
             folder_inside(project_dir, v[0])

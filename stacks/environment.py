@@ -1,9 +1,11 @@
 """The wiring of one environment: which components, in which order, with which settings.
 
 Order: logs bucket -> network (its flow logs go to the logs bucket) -> artifacts bucket ->
-alert topics -> observability (AMP, rules, routing, AMG and its dashboards) -> fleet -> alarms.
-Alarm names are fixed strings, so the fleet's instance refresh can name the alarms that roll it
-back without depending on them.
+alert topics -> observability (AMP, rules, routing, AMG and its dashboards) -> fleet -> alarms
+-> remediation (the Lambda that acts on alerts through the fleet's Auto Scaling group).
+Alarm names are fixed strings, so the fleet's instance refresh can name the alarms that stop it
+without depending on them; the remediation topic's name is fixed too, so AMP's alert manager
+routes to it before the component (which needs the fleet) is declared.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from components.observability import (
     ObservabilityArgs,
     RuleSource,
 )
+from components.remediation import Remediation, RemediationArgs, topic_name
 from components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
 from components.service_fleet import (
     AccessLogs,
@@ -35,7 +38,8 @@ from components.service_fleet import (
     ServiceFleetArgs,
     resolve_image_id,
 )
-from components.topics import AlertTopics, AlertTopicsArgs, Receiver
+from components.topics import AlertTopics, AlertTopicsArgs, Receiver, topic_arn
+from remediation.model import Policy
 from sre_platform.durations import parse_duration
 from sre_platform.errors import Problem, StackConfigError
 from stacks.config import AwsSettings, ReceiverSettings, SecretValue, StackSettings
@@ -53,12 +57,13 @@ class StackOutputs:
     page_topic_arn: pulumi.Output[str]
     ticket_topic_arn: pulumi.Output[str]
     undelivered_alerts_queue_url: pulumi.Output[str]
+    remediation_function: pulumi.Output[str] | None
     artifacts_bucket: pulumi.Output[str]
     logs_bucket: pulumi.Output[str]
     vpc_id: pulumi.Output[str]
 
     def exports(self) -> dict[str, pulumi.Output[str]]:
-        """The stack outputs by name (Grafana only where it is deployed)."""
+        """The stack outputs by name (Grafana and remediation only where they are deployed)."""
         values = {k: v for k, v in vars(self).items() if v is not None}
         return dict(sorted(values.items()))
 
@@ -82,6 +87,30 @@ def stack_dashboards(settings: StackSettings) -> list[Dashboard]:
         datasource=DataSource(type=AMP_DATA_SOURCE_TYPE, default=AMP_DATA_SOURCE_UID),
     )
     return [Dashboard(name=b.name, config_json=b.json_text()) for b in built]
+
+
+def remediation_policy(settings: StackSettings) -> Policy:
+    """Load the remediation policy (deploy-time input); it must bound the stack's service.
+
+    A policy file with mistakes raises its own error naming the file and field.
+    """
+    from remediation.policy import load_policy
+
+    path = settings.remediation_policy_path
+    policy = load_policy(path)
+    service = settings.platform.tags.service
+    if service not in policy.services:
+        raise StackConfigError(
+            [
+                Problem(
+                    f"{path.relative_to(settings.project_dir.resolve())} has no services.{service}"
+                    f" entry (the stack's tags.service): the function could not act on this fleet",
+                    file=f"Pulumi.{settings.stack}.yaml",
+                    field="sre-platform:remediation.policy",
+                )
+            ]
+        )
+    return policy
 
 
 # Reserved for examples (RFC 2606): nobody receives mail or requests there.
@@ -192,6 +221,7 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
     gf = platform.grafana
     dashboards = stack_dashboards(settings) if gf.enabled and gf.dashboards else []
     staged = fleet_artifacts(settings, preview=pulumi.runtime.is_dry_run())
+    actions = remediation_policy(settings) if settings.remediation_enabled else None
 
     provider = aws_provider("aws", settings.aws, tags)
     opts = pulumi.ResourceOptions(providers={"aws": provider})
@@ -278,6 +308,13 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
     )
 
     obs = platform.observability
+    # Known before the topic exists: AMP routes to it, and the topic (in Remediation) needs the
+    # workspace and the fleet, which come after.
+    remediation_topic_arn = (
+        account_id.apply(lambda account: topic_arn(region, account, topic_name(prefix)))
+        if actions is not None
+        else None
+    )
     observability = Observability(
         "observability",
         ObservabilityArgs(
@@ -304,6 +341,7 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
                 else None
             ),
             dashboards=dashboards,
+            remediation_topic_arn=remediation_topic_arn,
         ),
         opts,
     )
@@ -380,6 +418,30 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
         opts,
     )
 
+    remediation = None
+    if actions is not None:
+        r = platform.remediation
+        remediation = Remediation(
+            "remediation",
+            RemediationArgs(
+                prefix=prefix,
+                region=region,
+                account_id=account_id,
+                tags=tags,
+                policy=actions,
+                service=platform.tags.service,
+                autoscaling_group_name=fleet.autoscaling_group_name,
+                workspace_arn=observability.workspace_arn,
+                kms_key_arn=topics.key_arn,
+                ticket_topic_arn=topics.ticket_topic_arn,
+                runbook_base_url=a.runbook_base_url,
+                reserved_concurrency=r.reserved_concurrency,
+                log_retention_days=r.log_retention_days,
+                protect=platform.protect_data,
+            ),
+            opts,
+        )
+
     return StackOutputs(
         load_balancer_url=fleet.url,
         amp_workspace_id=observability.workspace_id,
@@ -389,6 +451,7 @@ def build(settings: StackSettings, today: date | None = None) -> StackOutputs:
         page_topic_arn=topics.page_topic_arn,
         ticket_topic_arn=topics.ticket_topic_arn,
         undelivered_alerts_queue_url=topics.dead_letter_queue_url,
+        remediation_function=remediation.function_name if remediation else None,
         artifacts_bucket=artifacts.bucket_name,
         logs_bucket=logs.bucket_name,
         vpc_id=network.vpc_id,
