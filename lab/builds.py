@@ -11,7 +11,10 @@ start with unless a release gave them one); ``POST /replicas/{n}/build`` (replac
 build; answers once the old process has exited); ``POST /replicas/service`` (``{"take_out": [1],
 "put_in": [2]}``: a drained replica stays up but gets no orders: ``GET /replicas`` shows
 ``"in_service": false`` and the load generator, which follows that list, skips it);
-``POST /releases/events`` (record an event).
+``POST /releases/events`` (record an event); ``POST /releases/green`` (``{"replicas": 3,
+"build": {...}}``: a blue/green's green set on free ports, out of service) and
+``POST /releases/retire`` (``{"replicas": [1, 2, 3]}``: stop the losing set; the rest are
+numbered 1..N again).
 
 Metrics: ``lab_release_events_total{version,previous,strategy,outcome}`` and
 ``lab_release_event_timestamp_seconds{...}`` (the event's time: a Grafana annotation query reads
@@ -86,6 +89,23 @@ class ServiceRequest(BaseModel):
         return (*self.take_out, *self.put_in)
 
 
+class GreenRequest(BaseModel):
+    """Body of ``POST /releases/green``: start a green set of replicas beside blue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replicas: int = Field(ge=1, le=20)
+    build: ReplicaBuild
+
+
+class RetireRequest(BaseModel):
+    """Body of ``POST /releases/retire``: stop these replicas (a blue/green's losing set)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replicas: tuple[int, ...] = Field(min_length=1)
+
+
 class Releases:
     """The builds of a supervisor's replicas, and its release events."""
 
@@ -94,6 +114,7 @@ class Releases:
         self.builds: dict[int, ReplicaBuild] = {}
         self._replacing: set[int] = set()
         self.out_of_service: set[int] = set()  # drained: the load generator skips them
+        self.green: set[int] = set()  # a blue/green's green set while both sets run
         labels = ["version", "previous", "strategy", "outcome"]
         self.events = Counter(
             "lab_release_events", "Release events, by outcome.", labels, registry=registry
@@ -104,6 +125,11 @@ class Releases:
             labels,
             registry=registry,
         )
+
+    def check_scaling(self) -> None:
+        """Scaling waits while a blue/green runs two replica sets (ValueError)."""
+        if self.green:
+            raise ValueError("a blue/green release runs two replica sets: scaling waits for it")
 
     def build_of(self, index: int) -> ReplicaBuild:
         """The build replica ``index`` runs (or starts with next)."""
@@ -128,6 +154,7 @@ class Releases:
             "fleet": self.fleet.model_dump(),
             "replicas": {str(i): b.model_dump() for i, b in sorted(self.builds.items())},
             "out_of_service": sorted(self.out_of_service),
+            "green": sorted(self.green),
         }
 
     async def replace(self, supervisor: Supervisor, index: int, build: ReplicaBuild) -> None:
@@ -146,6 +173,67 @@ class Releases:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+    def add_green(self, supervisor: Supervisor, count: int, build: ReplicaBuild) -> list[int]:
+        """Start ``count`` replicas on free ports with ``build``, out of service (a blue/green's
+        green set; it may exceed the scaling bound while both sets run). Returns their indices."""
+        from lab.supervisor import Replica
+
+        added = []
+        for _ in range(count):
+            taken = {r.port for r in supervisor.replicas}
+            port = supervisor.new_port()
+            while port in taken:
+                port = supervisor.new_port()
+            index = max((r.index for r in supervisor.replicas), default=0) + 1
+            self.builds[index] = build
+            self.out_of_service.add(index)
+            replica = Replica(index, port)
+            supervisor.replicas.append(replica)
+            supervisor._launch(replica)
+            added.append(index)
+            self.green.add(index)
+        supervisor.publish_targets()
+        return added
+
+    async def retire(self, supervisor: Supervisor, indices: set[int]) -> None:
+        """Stop replicas ``indices`` for good, then number the rest 1..N again, so replica
+        numbers (``break --kill-replica N``, holds) keep naming positions in the set."""
+        gone = [r for r in supervisor.replicas if r.index in indices]
+        for replica in gone:
+            supervisor.replicas.remove(replica)
+            replica.retired = True
+            replica.released.set()
+        supervisor.publish_targets()
+        for replica in gone:
+            if replica.process is not None and replica.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    replica.process.terminate()
+                try:
+                    await asyncio.wait_for(replica.process.wait(), timeout=STOP_GRACE)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        replica.process.kill()
+                    await replica.process.wait()
+        labels = {str(r.index) for r in gone}
+        builds = {}
+        out = set()
+        for position, replica in enumerate(supervisor.replicas, start=1):
+            if replica.index in self.builds:
+                builds[position] = self.builds[replica.index]
+            if replica.index in self.out_of_service:
+                out.add(position)
+            if replica.index != position:
+                labels.add(str(replica.index))
+                replica.index = position
+                running = replica.process is not None and replica.process.returncode is None
+                supervisor.up.labels(str(position)).set(1 if running else 0)
+                supervisor.restarts.labels(str(position))
+        self.builds, self.out_of_service, self.green = builds, out, set()
+        for label in labels - {str(r.index) for r in supervisor.replicas}:
+            for metric in (supervisor.up, supervisor.restarts):
+                with contextlib.suppress(KeyError):
+                    metric.remove(label)
 
     def record(self, event: ReleaseEvent) -> None:
         """Count a release event and stamp its time."""
@@ -187,7 +275,22 @@ class Releases:
             self.record(event)
             return web.json_response(event.model_dump())
 
+        async def green(request: web.Request) -> web.Response:
+            body = await _parse(request, GreenRequest)
+            added = self.add_green(supervisor, body.replicas, body.build)
+            return web.json_response({"added": added, **self.as_json()})
+
+        async def retire(request: web.Request) -> web.Response:
+            body = await _parse(request, RetireRequest)
+            known = {r.index for r in supervisor.replicas}
+            if not set(body.replicas) <= known or set(body.replicas) == known:
+                raise web.HTTPBadRequest(text='{"error": "retire some of the replicas, not all"}')
+            await self.retire(supervisor, set(body.replicas))
+            return web.json_response(self.as_json())
+
         app.router.add_get("/builds", get_builds)
+        app.router.add_post("/releases/green", green)
+        app.router.add_post("/releases/retire", retire)
         app.router.add_post("/builds/fleet", set_fleet)
         app.router.add_post("/replicas/{index}/build", set_replica)
         app.router.add_post("/releases/events", add_event)

@@ -152,11 +152,13 @@ class RollbackResult:
 
 
 # --- PromQL (pure) -----------------------------------------------------------------------------
-def by_version(counter: str, window_seconds: int) -> str:
-    """``counter``'s increase over the window, summed by the ``version`` of each replica."""
+def by_version(counter: str, window_seconds: int, offset_seconds: int = 0) -> str:
+    """``counter``'s increase over the window (ending ``offset_seconds`` ago), summed by the
+    ``version`` of each replica."""
+    offset = f" offset {offset_seconds}s" if offset_seconds else ""
     return (
-        f"sum by (version) (increase({counter}[{window_seconds}s]) "
-        f"* on (instance) group_left (version) {BUILD_INFO})"
+        f"sum by (version) (increase({counter}[{window_seconds}s]{offset}) "
+        f"* on (instance) group_left (version) {BUILD_INFO}{offset})"
     )
 
 
@@ -203,7 +205,7 @@ class Fleet:
         self.client = client
         self.supervisor = config.url("supervisor")
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             response = self.client.request(method, f"{self.supervisor}{path}", json=body)
             response.raise_for_status()
@@ -213,37 +215,41 @@ class Fleet:
 
     def replicas(self) -> list[dict[str, Any]]:
         """The supervisor's replicas (index, port, running, version, in_service)."""
-        return list(self._call("GET", "/replicas"))
+        return list(self.call("GET", "/replicas"))
 
     def fleet_build(self) -> ReplicaBuild:
         """The build replicas start with."""
-        return ReplicaBuild.model_validate(self._call("GET", "/builds")["fleet"])
+        return ReplicaBuild.model_validate(self.call("GET", "/builds")["fleet"])
 
     def set_fleet_build(self, build: ReplicaBuild) -> None:
         """The build replicas start with from now on (scaled-out ones too)."""
-        self._call("POST", "/builds/fleet", build.model_dump())
+        self.call("POST", "/builds/fleet", build.model_dump())
 
     def service(self, take_out: Sequence[int] = (), put_in: Sequence[int] = ()) -> None:
         """Take replicas out of service and put others in, in one step."""
         body = {"take_out": list(take_out), "put_in": list(put_in)}
-        self._call("POST", "/replicas/service", body)
+        self.call("POST", "/replicas/service", body)
 
     def event(self, version: str, previous: str, strategy: str, outcome: str) -> None:
         """Record a release event (Prometheus scrapes it from the supervisor)."""
         body = {"version": version, "previous": previous, "strategy": strategy}
-        self._call("POST", "/releases/events", {**body, "outcome": outcome})
+        self.call("POST", "/releases/events", {**body, "outcome": outcome})
 
     def replace(self, index: int, build: ReplicaBuild, port: int) -> None:
         """Restart replica ``index`` with ``build`` and wait until it answers with it."""
-        self._call("POST", f"/replicas/{index}/build", build.model_dump())
+        self.call("POST", f"/replicas/{index}/build", build.model_dump())
+        self.wait_ready(index, port, build.version)
+
+    def wait_ready(self, index: int, port: int, version: str) -> None:
+        """Wait until replica ``index`` answers its health check as ``version``."""
         url = f"http://127.0.0.1:{port}/healthz"
         deadline = time.monotonic() + READY_CAP
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError):
-                if self.client.get(url).json().get("version") == build.version:
+                if self.client.get(url).json().get("version") == version:
                     return
             time.sleep(0.2)
-        raise LabError(f"replica {index} did not answer {url} as {build.version} in {READY_CAP}s")
+        raise LabError(f"replica {index} did not answer {url} as {version} in {READY_CAP}s")
 
     def roll(self, index: int, port: int, build: ReplicaBuild) -> None:
         """Drain replica ``index``, give it ``build``, put it back once it answers."""
@@ -256,9 +262,9 @@ class Fleet:
         """A Prometheus client for one look (its own deadline)."""
         return PrometheusClient(self.config.url("prometheus"), limits=Limits(QUERY_TIMEOUT))
 
-    def by_version(self, counter: str, window: int) -> dict[str, float]:
-        """``counter``'s increase over ``window`` seconds, by version."""
-        samples = self.prometheus().query(by_version(counter, window))
+    def by_version(self, counter: str, window: int, offset: int = 0) -> dict[str, float]:
+        """``counter``'s increase over ``window`` seconds (ending ``offset`` ago), by version."""
+        samples = self.prometheus().query(by_version(counter, window, offset))
         return {s.labels.get("version", ""): s.value for s in samples if not math.isnan(s.value)}
 
     def wait_scraped(self, version: str, port: int) -> None:
@@ -454,9 +460,13 @@ def _analyse(
     baseline: str,
     policy: AnalysisPolicy,
     on_step: Step,
+    baseline_before: bool = False,
 ) -> tuple[Decision | None, list[Look], float, str | None]:
     """Look every interval until a verdict; returns the decision, the looks, the seconds it
-    took, and a reason when it stopped without one (rollback requested, Prometheus failing)."""
+    took, and a reason when it stopped without one (rollback requested, Prometheus failing).
+
+    ``baseline_before``: the baseline is the window of the same length just before the analysis
+    began (blue/green: blue served everything until the switch), not the same window."""
     looks: list[Look] = []
     began = time.monotonic()
     while True:
@@ -467,7 +477,11 @@ def _analyse(
         window = window_of(elapsed)
         try:
             answers = {
-                name: fleet.by_version(counter, window)
+                name: _merge(
+                    fleet.by_version(counter, window),
+                    fleet.by_version(counter, window, window) if baseline_before else {},
+                    baseline,
+                )
                 for name, counter in (
                     ("errors", ORDER_API_ERRORS),
                     ("requests", ORDER_API_TOTAL),
@@ -492,6 +506,14 @@ def _analyse(
         if decision.verdict is not Verdict.WAIT:
             return decision, looks, elapsed, None
         time.sleep(max(0.0, next_look - time.monotonic()))
+
+
+def _merge(now: dict[str, float], before: dict[str, float], baseline: str) -> dict[str, float]:
+    """The answers of the analysis window, with the baseline's from the window before when
+    there is one."""
+    if not before:
+        return now
+    return {**now, baseline: before.get(baseline, 0.0)}
 
 
 def _outcome(decision: Decision | None, stopped: str | None) -> tuple[Outcome, str]:
@@ -545,8 +567,41 @@ def deploy_blue_green(
     policy: AnalysisPolicy,
     on_step: Step,
 ) -> tuple[Outcome, str, list[Look], float]:
-    """Blue/green: not available in this lab yet (it needs replicas on new ports)."""
-    raise LabError("--strategy blue-green is not available in this lab yet")
+    """Blue/green: green starts beside blue, answers its health check and is scraped; the load
+    generator's targets then switch to green in one step (blue drained, still running); green's
+    SLIs over the analysis window are compared with blue's over the same length just before the
+    switch. Promoted: blue stops. Rolled back: the targets switch back to blue in one step,
+    then green stops."""
+    blue = [r for r in fleet.replicas() if r.get("in_service", True)]
+    on_step(f"green: {len(blue)} replicas of {build.version} beside blue")
+    answer = fleet.call(
+        "POST", "/releases/green", {"replicas": len(blue), "build": build.model_dump()}
+    )
+    green_ids = set(answer["added"])
+    green = [r for r in fleet.replicas() if r["replica"] in green_ids]
+    try:
+        for replica in green:
+            fleet.wait_ready(replica["replica"], replica["port"], build.version)
+            fleet.wait_scraped(build.version, replica["port"])
+    except LabError:
+        fleet.call("POST", "/releases/retire", {"replicas": sorted(green_ids)})
+        raise
+    blue_ids = [r["replica"] for r in blue]
+    on_step(f"switch: the load generator's targets to green ({build.version})")
+    fleet.service(take_out=blue_ids, put_in=sorted(green_ids))
+    decision, looks, analysis, stopped = _analyse(
+        run_dir, fleet, build.version, previous.version, policy, on_step, baseline_before=True
+    )
+    outcome, reason = _outcome(decision, stopped)
+    if outcome is Outcome.PROMOTED:
+        fleet.set_fleet_build(build)
+        on_step(f"promoted: blue ({previous.version}) stops")
+        fleet.call("POST", "/releases/retire", {"replicas": blue_ids})
+    else:
+        on_step(f"switch back: the targets to blue ({previous.version})")
+        fleet.service(take_out=sorted(green_ids), put_in=blue_ids)
+        fleet.call("POST", "/releases/retire", {"replicas": sorted(green_ids)})
+    return outcome, reason, looks, analysis
 
 
 # --- what a release cost -----------------------------------------------------------------------

@@ -230,6 +230,7 @@ class Supervisor:
         (out of the target set at once, stopped after a drain). Returns the replica set."""
         if not 1 <= desired <= self.max_replicas:
             raise ValueError(f"replicas must be within 1..{self.max_replicas}, got {desired}")
+        self.releases.check_scaling()
         while len(self.replicas) < desired:
             taken = {r.port for r in self.replicas}
             port = self.new_port()

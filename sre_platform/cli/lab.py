@@ -637,10 +637,11 @@ def _print_release(result: release.ReleaseResult) -> None:
             f"at least {policy.min_samples} events a side):",
             markup=False,
         )
+        side = "green" if result.strategy == release.Strategy.BLUE_GREEN else "canary"
         for comparison, what in ((look.errors, "order-API 5xx"), (look.latency, "orders > 40 ms")):
             test = comparison.test
             console.print(
-                f"  {comparison.metric:<8} {what}: canary {result.version} "
+                f"  {comparison.metric:<8} {what}: {side} {result.version} "
                 f"{_share(comparison.canary)}, baseline {result.previous} "
                 f"{_share(comparison.baseline)}; statistic a={test.statistic} "
                 f"(expected {test.expected:.1f} under H0), p={test.p_value:.3g}"
