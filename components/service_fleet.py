@@ -4,9 +4,11 @@
   fails them is replaced;
 - scaling: target tracking on CPU and on requests per target;
 - safe change: every launch template change starts an instance refresh with checkpoints that
-  stops by itself when one of the fleet's alarms fires (no automatic rollback: the provider
-  switches the group to the new template version before it starts the refresh, so there is
-  nothing to roll back to; see docs/stacks.md, "Rolling out and rolling back");
+  stops by itself when one of the fleet's alarms fires, and that the remediation function
+  (components/remediation.py) stops when an SLO page arrives during a checkpoint's wait (no
+  automatic rollback: the provider switches the group to the new template version before it
+  starts the refresh, so there is nothing to roll back to; see docs/stacks.md, "Rolling out
+  and rolling back", and docs/remediation.md);
 - a first deployment boots: the artifacts the instances install are uploaded by this component
   before the group exists, the AMI is a concrete id, and every fetch at boot is retried;
 - least privilege: the instance role can use SSM Session Manager (no SSH key, no port 22),
@@ -130,7 +132,12 @@ def resolve_image_id(
 
 @dataclass(frozen=True)
 class InstanceRefresh:
-    """Rolling replacement settings: checkpoints, warm-up and the healthy floor."""
+    """Rolling replacement settings: checkpoints, warm-up and the healthy floor.
+
+    After each checkpoint the refresh waits ``checkpoint_delay_seconds``: the window in which a
+    CloudWatch alarm of the alarm specification, or an SLO page through the remediation
+    function, stops it before more instances get the new version.
+    """
 
     checkpoint_percentages: Sequence[int] = (50, 100)
     checkpoint_delay_seconds: int = 300
@@ -470,7 +477,8 @@ class ServiceFleet(pulumi.ComponentResource):
             # Off on purpose: the provider points the group at the new template version before
             # it starts the refresh (terraform-provider-aws#34189) and passes no desired
             # configuration, so a rollback would restore the new version. The alarms below stop
-            # a bad refresh instead; reverting is a new `pulumi up` (docs/stacks.md).
+            # a bad refresh instead, and so does the remediation function on an SLO page (its
+            # RollbackInstanceRefresh is refused, it cancels); reverting is a new `pulumi up`.
             "auto_rollback": False,
             "skip_matching": True,
         }
