@@ -432,3 +432,43 @@ def test_a_failed_efficient_proof_names_the_mode(
     )
     assert result.exit_code == 1
     assert "slo exchange-broken: proof outage (efficient rules)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("mode", "period_is_a_number"),
+    [
+        pytest.param(MODE_DEFAULT, False, id="default: one 0/0 5m ratio makes the period NaN"),
+        pytest.param(MODE_EFFICIENT, True, id="efficient: the period adds events, never NaN"),
+    ],
+)
+def test_minutes_without_traffic_do_not_poison_the_efficient_period_sli(
+    mode: str, period_is_a_number: bool, tmp_path: Path
+) -> None:
+    path = write_spec(tmp_path, EVENTS.format(name="quiet"))
+    (rule_file,) = compile_specs([path], mode=mode)
+    (tmp_path / "rules.yaml").write_text(rule_file.text, encoding="utf-8")
+    # Ten minutes without a request, then an hour of traffic at 1% errors.
+    quiet = "0+0x10 "
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": "req_errors_total", "values": quiet + "0+1x60"},
+                    {"series": "req_total", "values": quiet + "0+100x60"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": "count(slo:sli_error:ratio_rate30d == slo:sli_error:ratio_rate30d)",
+                        "eval_time": "70m",
+                        "exp_samples": [{"labels": "{}", "value": 1}] if period_is_a_number else [],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = run_promtool("test", "rules", tmp_path / "test.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
