@@ -18,6 +18,7 @@ from tests.infra.conftest import PROJECT_DIR, STACKS
 SRE = str(PROJECT_DIR / ".venv" / "bin" / "sre")
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 SLACK = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
+UNDELIVERED = "alerts-undelivered"  # the alert topics' dead-letter component
 PAGERDUTY = "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue"
 OPSGENIE = "https://api.opsgenie.com/v1/json/amazonsns?apiKey=8c3c2c6e-1b1a-4a3e-9f1e-0d9a1c2b3c4d"
 BASE = {
@@ -298,6 +299,11 @@ def _configured(stack: str) -> dict[str, list[Any]]:
     return {"page": list(receivers.page), "ticket": list(receivers.ticket)}
 
 
+def _alert_subscriptions(rendering: Any) -> list[Any]:
+    """The subscriptions of the page and ticket topics (not the remediation Lambda's)."""
+    return [s for s in rendering.of_type(SUBSCRIPTION) if s.parent == "alerts"]
+
+
 def _topic_arn(rendering: Any, severity: str) -> str:
     (topic,) = [
         t for t in rendering.of_type("aws:sns/topic:Topic") if t.name == f"alerts-{severity}"
@@ -310,7 +316,7 @@ def test_every_configured_receiver_is_a_subscription_on_its_topic(
     renderings: dict, stack: str
 ) -> None:
     rendering = renderings[stack]
-    subscriptions = {s.name: s.inputs for s in rendering.of_type(SUBSCRIPTION)}
+    subscriptions = {s.name: s.inputs for s in _alert_subscriptions(rendering)}
     expected = {
         f"alerts-{severity}-{r.name}": (_topic_arn(rendering, severity), r.protocol, r.endpoint)
         for severity, receivers in _configured(stack).items()
@@ -329,11 +335,12 @@ def test_every_subscription_of_every_stack_redrives_to_its_encrypted_queue(
     renderings: dict, stack: str
 ) -> None:
     rendering = renderings[stack]
-    (queue,) = rendering.of_type("aws:sqs/queue:Queue")
+    # The alert topics' queue (a stack with remediation has the Lambda's dead-letter queue too)
+    (queue,) = [q for q in rendering.of_type("aws:sqs/queue:Queue") if q.parent == UNDELIVERED]
     arn = f"arn:aws:sqs:us-east-1:123456789012:{queue.inputs['name']}"
-    for subscription in rendering.of_type(SUBSCRIPTION):
+    for subscription in _alert_subscriptions(rendering):
         assert json.loads(subscription.inputs["redrivePolicy"]) == {"deadLetterTargetArn": arn}
-    (topic, _) = rendering.of_type("aws:sns/topic:Topic")
+    (topic, _) = [t for t in rendering.of_type("aws:sns/topic:Topic") if t.parent == "alerts"]
     assert queue.inputs["kmsMasterKeyId"] == topic.inputs["kmsMasterKeyId"]
     (policy,) = rendering.of_type("aws:sqs/queuePolicy:QueuePolicy")
     allow = json.loads(policy.inputs["policy"])["Statement"][0]
@@ -342,7 +349,7 @@ def test_every_subscription_of_every_stack_redrives_to_its_encrypted_queue(
     (alarm,) = [
         a
         for a in rendering.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-        if a.inputs.get("namespace") == "AWS/SQS"
+        if a.inputs.get("namespace") == "AWS/SQS" and a.parent == UNDELIVERED
     ]
     assert alarm.inputs["dimensions"] == {"QueueName": queue.inputs["name"]}
     assert alarm.inputs["alarmActions"] == topics
@@ -360,7 +367,7 @@ def test_a_secret_endpoint_and_a_slack_channel_render_as_declared() -> None:
         },
     }
     rendering = run_program("dev", config, PROJECT_DIR)
-    (subscription,) = rendering.of_type(SUBSCRIPTION)
+    (subscription,) = _alert_subscriptions(rendering)
     assert subscription.inputs["endpoint"] == SECRET
     assert subscription.inputs["topic"] == _topic_arn(rendering, "page")
     (slack,) = rendering.of_type(SLACK)
@@ -385,7 +392,11 @@ def test_sre_stack_render_prod_format_json_shows_a_subscription_on_each_topic(
         if r["type"] == "aws:sns/topic:Topic"
     }
     subscribed = {r["inputs"]["topic"] for r in resources if r["type"] == SUBSCRIPTION}
-    assert subscribed == {topics["alerts-page"], topics["alerts-ticket"]}
+    assert subscribed == {
+        topics["alerts-page"],
+        topics["alerts-ticket"],
+        topics["remediation-topic"],  # the remediation Lambda's
+    }
 
 
 @pytest.mark.parametrize(

@@ -68,10 +68,9 @@ def test_it_declares_the_function_its_queue_table_topic_and_subscription(resourc
     assert subscription.inputs["protocol"] == "lambda"
     (permission,) = of_type(resources, "aws:lambda/permission:Permission")
     assert (
-        (permission.inputs["principal"] == "sns.amazonaws.com"
-        and permission.inputs["sourceArn"] == topic.inputs["name"])
-        or permission.inputs["sourceArn"].endswith(":exchange-test-remediation")
-    )
+        permission.inputs["principal"] == "sns.amazonaws.com"
+        and permission.inputs["sourceArn"] == topic.inputs["name"]
+    ) or permission.inputs["sourceArn"].endswith(":exchange-test-remediation")
     (invoke,) = of_type(resources, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert invoke.inputs["maximumRetryAttempts"] == 2
 

@@ -49,6 +49,7 @@ def project(tmp_path: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
     shutil.copytree(PROJECT_DIR / "slo_specs", tmp_path / "slo_specs")
+    shutil.copytree(PROJECT_DIR / "ops", tmp_path / "ops")  # the remediation policy
     return tmp_path
 
 

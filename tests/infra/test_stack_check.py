@@ -174,6 +174,7 @@ def project(tmp_path: Path) -> Path:
     for path in PROJECT_DIR.glob("Pulumi*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     shutil.copytree(PROJECT_DIR / "slo_specs", tmp_path / "slo_specs")
+    shutil.copytree(PROJECT_DIR / "ops", tmp_path / "ops")  # the remediation policy
     return tmp_path
 
 

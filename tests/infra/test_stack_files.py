@@ -30,6 +30,7 @@ def project(tmp_path: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(PROJECT_DIR / name, root / name)
     shutil.copytree(PROJECT_DIR / "slo_specs", root / "slo_specs")
+    shutil.copytree(PROJECT_DIR / "ops", root / "ops")  # the remediation policy
     return root
 
 

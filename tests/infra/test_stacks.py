@@ -59,7 +59,12 @@ def test_every_stack_declares_every_component(renderings: dict, stack: str) -> N
 def test_every_stack_exports_what_an_operator_needs(renderings: dict, stack: str) -> None:
     outputs = renderings[stack].outputs
     grafana = load_stack_file(PROJECT_DIR, stack).platform.grafana.enabled
-    assert set(outputs) == EXPORTS | ({"grafana_url"} if grafana else set())
+    remediation = load_stack_file(PROJECT_DIR, stack).remediation_enabled
+    assert set(outputs) == (
+        EXPORTS
+        | ({"grafana_url"} if grafana else set())
+        | ({"remediation_function"} if remediation else set())
+    )
     https = load_stack_file(PROJECT_DIR, stack).platform.fleet.certificate_arn is not None
     assert outputs["load_balancer_url"].startswith("https://" if https else "http://")
     assert outputs["amp_remote_write_url"].endswith("/api/v1/remote_write")
@@ -114,9 +119,17 @@ def test_alert_routes_reach_the_stack_topics(renderings: dict, stack: str) -> No
     config = _alertmanager_config(renderings[stack])
     outputs = renderings[stack].outputs
     topics = {r["name"]: r["sns_configs"][0]["topic_arn"] for r in config["receivers"]}
-    assert topics == {"page": outputs["page_topic_arn"], "ticket": outputs["ticket_topic_arn"]}
-    routes = {tuple(r["matchers"]): r["receiver"] for r in config["route"]["routes"]}
-    assert routes == {('sloth_severity="page"',): "page", ('sloth_severity="ticket"',): "ticket"}
+    assert topics == {
+        "page": outputs["page_topic_arn"],
+        "ticket": outputs["ticket_topic_arn"],
+        "remediation": outputs["page_topic_arn"].replace("-page", "-remediation"),
+    }
+    routes = {tuple(r.get("matchers", ())): r["receiver"] for r in config["route"]["routes"]}
+    assert routes == {
+        (): "remediation",  # every alert, first, then on to the routes below (continue)
+        ('sloth_severity="page"',): "page",
+        ('sloth_severity="ticket"',): "ticket",
+    }
 
 
 @pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
@@ -125,13 +138,13 @@ def test_alert_routes_reach_the_stack_topics(renderings: dict, stack: str) -> No
     [
         pytest.param(
             ["sloth_severity=page", "sloth_slo=order-api-availability"],
-            "page",
-            id="a page alert reaches the page topic",
+            "remediation,page",
+            id="a page alert reaches the remediation and page topics",
         ),
         pytest.param(
             ["sloth_severity=ticket", "sloth_slo=order-api-availability"],
-            "ticket",
-            id="a ticket alert reaches the ticket topic",
+            "remediation,ticket",
+            id="a ticket alert reaches the remediation and ticket topics",
         ),
     ],
 )
