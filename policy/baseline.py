@@ -57,6 +57,8 @@ AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 AWS_PROVIDER = "pulumi:providers:aws"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+DYNAMODB_TABLE = "aws:dynamodb/table:Table"
 SSM_PARAMETER_AMI = "resolve:ssm:"
 PROD_ENVIRONMENTS = frozenset({"prod", "production"})
 PUBLIC_ACCESS_FLAGS = (
@@ -556,6 +558,37 @@ def vpc_flow_logs(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
     ]
 
 
+# --- functions and their state: bounded, failures kept, recoverable ------------------------
+
+
+def lambda_bounded(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """A Lambda function reserves its concurrency: a burst of events cannot run it without
+    bound (nor starve the account's other functions)."""
+    if type_token != LAMBDA_FUNCTION:
+        return []
+    reserved = inputs.get("reservedConcurrentExecutions")
+    if not isinstance(reserved, int | float) or reserved < 1:
+        return [f"reservedConcurrentExecutions is {reserved!r}: set a bound of 1 or more"]
+    return []
+
+
+def lambda_dead_letters(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """A Lambda function keeps the events it failed on (a dead-letter target): an
+    asynchronous invocation that fails its retries is otherwise dropped without a trace."""
+    if type_token == LAMBDA_FUNCTION and "targetArn" not in (inputs.get("deadLetterConfig") or {}):
+        return ["no deadLetterConfig.targetArn: events it fails on are lost"]
+    return []
+
+
+def dynamodb_recoverable(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """A DynamoDB table has point-in-time recovery."""
+    if type_token != DYNAMODB_TABLE:
+        return []
+    if not _true((inputs.get("pointInTimeRecovery") or {}).get("enabled")):
+        return ["pointInTimeRecovery is off: a bad write or delete cannot be undone"]
+    return []
+
+
 RESOURCE_RULES: dict[str, ResourceRule] = {
     "imdsv2-required": imdsv2_required,
     "volumes-encrypted": volumes_encrypted,
@@ -570,6 +603,9 @@ RESOURCE_RULES: dict[str, ResourceRule] = {
     "grafana-amp-datasource": grafana_amp_datasource,
     "grafana-version-pinned": grafana_version_pinned,
     "alb-access-logs": alb_access_logs,
+    "lambda-bounded": lambda_bounded,
+    "lambda-dead-letters": lambda_dead_letters,
+    "dynamodb-recoverable": dynamodb_recoverable,
 }
 STACK_RULES: dict[str, StackRule] = {
     "buckets-secured": buckets_secured,

@@ -223,6 +223,34 @@ BAD = [
         "alb-access-logs",
         id="access logs with a bucket but not enabled are caught",
     ),
+    pytest.param(
+        "aws:lambda/function:Function",
+        {"tags": TAGS, "deadLetterConfig": {"targetArn": "arn:aws:sqs:::q"}},
+        "lambda-bounded",
+        id="a function without reserved concurrency is caught",
+    ),
+    pytest.param(
+        "aws:lambda/function:Function",
+        {
+            "tags": TAGS,
+            "reservedConcurrentExecutions": -1,
+            "deadLetterConfig": {"targetArn": "arn:aws:sqs:::q"},
+        },
+        "lambda-bounded",
+        id="a function reserving -1 (unreserved) is caught",
+    ),
+    pytest.param(
+        "aws:lambda/function:Function",
+        {"tags": TAGS, "reservedConcurrentExecutions": 2},
+        "lambda-dead-letters",
+        id="a function that drops the events it failed on is caught",
+    ),
+    pytest.param(
+        "aws:dynamodb/table:Table",
+        {"tags": TAGS, "pointInTimeRecovery": {"enabled": False}},
+        "dynamodb-recoverable",
+        id="a table without point-in-time recovery is caught",
+    ),
 ]
 
 
@@ -293,6 +321,20 @@ GOOD = [
         "aws:lb/loadBalancer:LoadBalancer",
         {"tags": TAGS, "loadBalancerType": "network"},
         id="a network load balancer is not held to ALB access logs",
+    ),
+    pytest.param(
+        "aws:lambda/function:Function",
+        {
+            "tags": TAGS,
+            "reservedConcurrentExecutions": 2,
+            "deadLetterConfig": {"targetArn": "arn:aws:sqs:::q"},
+        },
+        id="a bounded function with a dead-letter queue passes",
+    ),
+    pytest.param(
+        "aws:dynamodb/table:Table",
+        {"tags": TAGS, "pointInTimeRecovery": {"enabled": True}},
+        id="a table with point-in-time recovery passes",
     ),
 ]
 

@@ -18,6 +18,7 @@ from tests.infra.conftest import PROJECT_DIR, TAGS, declare, of_type
 GROUP = "exchange-test-abc"
 WORKSPACE = "arn:aws:aps:us-east-1:123456789012:workspace/ws-1"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k"
+TICKET = "arn:aws:sns:us-east-1:123456789012:exchange-test-ticket"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def resources() -> dict:
                 autoscaling_group_name=GROUP,
                 workspace_arn=WORKSPACE,
                 kms_key_arn=KEY,
+                ticket_topic_arn=TICKET,
                 reserved_concurrency=3,
             ),
         )
@@ -73,6 +75,9 @@ def test_it_declares_the_function_its_queue_table_topic_and_subscription(resourc
     ) or permission.inputs["sourceArn"].endswith(":exchange-test-remediation")
     (invoke,) = of_type(resources, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert invoke.inputs["maximumRetryAttempts"] == 2
+    (alarm,) = of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarm.inputs["dimensions"] == {"QueueName": "exchange-test-remediation-failed"}
+    assert alarm.inputs["alarmActions"] == [TICKET]
 
 
 def test_the_role_may_touch_only_the_fleet_its_instances_the_table_and_the_queue(
