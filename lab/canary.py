@@ -168,7 +168,9 @@ def decide(comparisons: tuple[Comparison, ...], elapsed: float, policy: Analysis
             f"(p={c.test.p_value:.2g})"
             for c in regressed
         )
-        return Decision(Verdict.ROLLBACK, f"the canary regressed: {words}", comparisons, elapsed)
+        return Decision(
+            Verdict.ROLLBACK, f"the new version regressed: {words}", comparisons, elapsed
+        )
     short = [c for c in comparisons if not c.enough]
     if elapsed >= policy.max_seconds:
         if short:
