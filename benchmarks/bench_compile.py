@@ -221,8 +221,9 @@ def main() -> None:
             rate = count / cold
             verdict = "meets" if rate >= TARGET else "misses"
             print(
-                f"in process, {jobs} process(es): {cold:.3f}s cold, best of {len(runs)}: {rate:,.0f} SLOs/s "
-                f"({verdict} the {TARGET:,.0f} SLOs/s target); warm caches {count / warm:,.0f} "
+                f"in process, {jobs} process(es): {cold:.3f}s cold, best of {len(runs)}: "
+                f"{rate:,.0f} SLOs/s ({verdict} the {TARGET:,.0f} SLOs/s target); warm caches "
+                f"{count / warm:,.0f} "
                 "SLOs/s (an upper bound, not the figure)"
             )
         if not args.no_cli:
