@@ -123,7 +123,10 @@ def main() -> None:
             notified = [
                 n
                 for n in control.notifications(run_dir).notifications
-                if n.alertname == PAGE and n.received_at >= bad_started
+                if n.alertname == PAGE
+                and n.labels.get("sloth_severity") == "page"
+                and n.status == "firing"
+                and n.received_at >= bad_started
             ]
             print(
                 f"\n{PAGE} page fired from the first bad release until {WATCH_SECONDS:.0f} s "
