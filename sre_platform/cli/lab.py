@@ -407,7 +407,7 @@ def _print_status(status: LabStatus) -> None:
     for table in _slo_tables(status):
         console.print(table)
     processes = Table(title="Processes", title_justify="left")
-    for column in ("name", "pid", "alive", "healthy", "restarts", "url"):
+    for column in ("name", "pid", "alive", "healthy", "restarts", "version", "url"):
         processes.add_column(column)
     for proc in status.processes:
         processes.add_row(
@@ -416,6 +416,7 @@ def _print_status(status: LabStatus) -> None:
             _alive_text(proc),
             "yes" if proc.healthy else "[red]no[/]",
             "-" if proc.restarts is None else str(proc.restarts),
+            escape(proc.version or "-"),
             proc.url,
         )
     console.print(processes)
