@@ -49,7 +49,7 @@ TARGET_SECONDS = 120
 
 def sre(*args: str) -> str:
     """Run `sre` and return its stdout (fails loudly)."""
-    done = subprocess.run([SRE, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([SRE, "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise SystemExit(f"sre {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout

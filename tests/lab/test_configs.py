@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -52,8 +53,12 @@ def test_a_page_routes_to_the_local_page_hook(lab_config: LabConfig) -> None:
         "amtool", "config", "routes", "test", "--config.file", str(files.alertmanager),
         f"{LABEL_SEVERITY}={SEVERITY_PAGE}", "alertname=ExchangeOrderAPIAvailability",
     )  # fmt: skip
-    assert result.stdout.strip() == PAGE_RECEIVER
+    # Every alert also reaches the remediator (the third receiver), then the page hook.
+    assert result.stdout.strip() == f"remediation,{PAGE_RECEIVER}"
     receivers = {r["name"]: r for r in yaml.safe_load(files.alertmanager.read_text())["receivers"]}
+    assert receivers["remediation"]["webhook_configs"][0]["url"] == (
+        f"http://127.0.0.1:{lab_config.ports.remediator}/webhook"
+    )
     hook = receivers[PAGE_RECEIVER]["webhook_configs"][0]
     assert hook == {
         "url": f"http://127.0.0.1:{lab_config.ports.receiver}/hook/{PAGE_RECEIVER}",
@@ -72,13 +77,18 @@ def test_alertmanager_uses_the_lab_timing(lab_config: LabConfig) -> None:
 
 def test_prometheus_scrapes_every_component_with_short_intervals(lab_config: LabConfig) -> None:
     parsed = yaml.safe_load(configs.prometheus_yaml(lab_config, (Path("/r.yaml"),)))
-    jobs = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in parsed["scrape_configs"]
-    }
+    jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
     ports = lab_config.ports
-    assert jobs["exchange"] == [f"127.0.0.1:{port}" for port in ports.service]
-    assert set(jobs) == {"exchange", "lab-supervisor", "lab-loadgen", "node", "prometheus",
-                         "alertmanager"}  # fmt: skip
+    # The replicas come from the file_sd list the supervisor rewrites when it scales.
+    files = configs.files_of(lab_config.run_dir)
+    assert jobs["exchange"]["file_sd_configs"][0]["files"] == [str(files.exchange_targets)]
+    generated = json.loads(configs.generate(lab_config).exchange_targets)
+    assert generated[0]["targets"] == [f"127.0.0.1:{port}" for port in ports.service]
+    assert jobs["lab-remediator"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{ports.remediator}"
+    ]
+    assert set(jobs) == {"exchange", "lab-supervisor", "lab-loadgen", "lab-remediator", "node",
+                         "prometheus", "alertmanager"}  # fmt: skip
     assert parsed["global"]["scrape_interval"] == "5s"
     assert parsed["global"]["evaluation_interval"] == "5s"
     assert parsed["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
