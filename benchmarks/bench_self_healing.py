@@ -49,7 +49,9 @@ TARGET_SECONDS = 120
 
 def sre(*args: str) -> str:
     """Run `sre` and return its stdout (fails loudly)."""
-    done = subprocess.run([SRE, "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [SRE, "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     if done.returncode != 0:
         raise SystemExit(f"sre {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -106,7 +108,7 @@ def tradex(client: httpx.Client, run: list[str], urls: dict[str, str]) -> dict[s
     for record in records:
         alert = (record.get("alert") or {}).get("alertname") or "-"
         print(
-            f"  {record['time'][11:19]} {record['rule']:<28} {alert:<32} "
+            f"  {record['time'][11:19]} {record['rule'] or '-':<28} {alert:<32} "
             f"{record['outcome']:<8} {record['detail']}"
         )
     sre("heal", *run)
@@ -146,8 +148,10 @@ def crash(client: httpx.Client, run: list[str], urls: dict[str, str]) -> dict[st
     burst = counter(client, urls["loadgen"], "error") - errors_before
     peak = query(client, urls["prometheus"], f"max_over_time({CLIENT}[2m])")
     print(f"replica 1 back in service after {back:.2f}s (target 5 s)")
-    print(f"client-side burst: {burst:.0f} orders got no answer; {CLIENT} peaked at "
-          f"{peak * 100:.2f}% (server-side SLIs count none of them)")
+    print(
+        f"client-side burst: {burst:.0f} orders got no answer; {CLIENT} peaked at "
+        f"{peak * 100:.2f}% (server-side SLIs count none of them)"
+    )
     return {"back": back, "burst": burst, "resolved": back <= 5}
 
 
@@ -174,8 +178,10 @@ def main() -> None:
         finally:
             sre("down", *run)
     resolved = sum(1 for r in results if r["resolved"])
-    print(f"\ngame-day incidents resolved without a human command: {resolved}/{len(results)} "
-          f"({resolved / len(results):.0%})")
+    print(
+        f"\ngame-day incidents resolved without a human command: {resolved}/{len(results)} "
+        f"({resolved / len(results):.0%})"
+    )
 
 
 if __name__ == "__main__":
