@@ -1,6 +1,9 @@
-"""The `sre` console script: `sre slo ...`, `sre lab ...`, `sre stack ...`, `sre budget ...`.
+"""The `sre` console script: `sre slo ...`, `sre lab ...`, `sre stack ...`, `sre budget ...`,
+`sre dashboards ...`.
 
-Each verb group lives in its own module; this one assembles them and owns the one place where
+Each verb group lives in its own module, imported only when its name is on the command line
+(start-up stays short: `sre slo compile` does not import Pulumi or boto3); this one assembles
+them and owns the one place where
 errors become messages and exit codes: 0 success, 1 an error, 2 a usage error (an unknown
 option or a value the command cannot use); the release gate adds 3 (frozen) and 4 (cannot
 decide). See README "Exit codes".
@@ -9,13 +12,16 @@ decide). See README "Exit codes".
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from sre_platform.errors import Problem, ProblemsError, SreError
 from sre_platform.text import printable
@@ -37,7 +43,28 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Verb group name -> its module under sre_platform.cli (each module has a typer `app`).
+GROUPS = ("slo", "lab", "stack", "budget", "dashboards")
+
+
+class LazyGroups(TyperGroup):
+    """The root command: a verb group's module is imported when the group is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *GROUPS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f"sre_platform.cli.{cmd_name}")
+        module.app.rich_markup_mode = None  # plain click help, as the root's
+        command = typer.main.get_group(module.app)
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
+    cls=LazyGroups,
     help="sre-platform: reliability engineering for AWS, as code.",
     no_args_is_help=True,
     add_completion=False,
@@ -58,21 +85,6 @@ def _root(
     ),
 ) -> None:
     """sre-platform: reliability engineering for AWS, as code."""
-
-
-def _register() -> None:
-    from sre_platform.cli import budget, lab, slo, stack
-
-    app.add_typer(slo.app, name="slo")
-    app.add_typer(lab.app, name="lab")
-    app.add_typer(stack.app, name="stack")
-    app.add_typer(budget.app, name="budget")
-    from sre_platform.cli import dashboards
-
-    app.add_typer(dashboards.app, name="dashboards")
-
-
-_register()
 
 
 def report(error: SreError) -> int:

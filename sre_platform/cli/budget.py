@@ -8,7 +8,6 @@ impossible data (the gate lets the policy's on_missing_data decide first); 2 a u
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -20,38 +19,20 @@ from budget.policy import DEFAULT_POLICY_FILE, load_policy
 from budget.report import gate_document, gate_lines, status_document, status_table
 from budget.status import SloReading, evaluate, read_slos
 from sre_platform.cli.output import print_json, progress
+from sre_platform.cli.prometheus_options import check_timeout, check_url
 from sre_platform.errors import BudgetError, PrometheusError
 from sre_platform.prometheus import (
     DEFAULT_TIMEOUT_SECONDS,
     Limits,
     PrometheusClient,
     open_client,
-    parse_base_url,
 )
 from sre_platform.text import printable
-
-MAX_TIMEOUT_SECONDS = 3600.0
 
 app = typer.Typer(
     help="Error budgets: status per SLO, and the release gate CI runs before deploying.",
     no_args_is_help=True,
 )
-
-
-def _check_url(url: str) -> str:
-    try:
-        parse_base_url(url)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-    return url
-
-
-def _check_timeout(seconds: float) -> float:
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
-        raise typer.BadParameter(
-            f"{seconds!r} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
-        )
-    return seconds
 
 
 def _check_reason(reason: str | None) -> str | None:
@@ -64,7 +45,7 @@ _PROMETHEUS = typer.Option(
     ...,
     "--prometheus",
     metavar="URL",
-    callback=_check_url,
+    callback=check_url,
     help="Prometheus base URL (e.g. the lab's http://127.0.0.1:9090) or an AMP workspace URL "
     "(https://aps-workspaces.REGION.amazonaws.com/workspaces/ws-.../, signed with SigV4 from "
     "the standard AWS credential chain).",
@@ -75,7 +56,7 @@ _TIMEOUT = typer.Option(
     DEFAULT_TIMEOUT_SECONDS,
     "--timeout",
     metavar="SECONDS",
-    callback=_check_timeout,
+    callback=check_timeout,
     help="Deadline for reading Prometheus, however slowly it answers: past it the answer is "
     "missing data (exit 4, cannot decide, unless the policy allows missing data).",
 )

@@ -8,7 +8,6 @@ Prometheus cannot answer (unreachable, too slow, an unusable answer).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
@@ -17,6 +16,7 @@ from rich.console import Console
 from dashboards.build import dashboards_from_specs
 from dashboards.check import CheckReport, as_json, check_dashboards
 from sre_platform.cli.output import print_json, progress
+from sre_platform.cli.prometheus_options import check_timeout, check_url
 from sre_platform.cli.slo import (
     WindowsPathOption,
     checked_period,
@@ -24,11 +24,10 @@ from sre_platform.cli.slo import (
 )
 from sre_platform.errors import OutputError
 from sre_platform.files import check_not_an_input, write_atomic
-from sre_platform.prometheus import Limits, open_client, parse_base_url
+from sre_platform.prometheus import Limits, open_client
 from sre_platform.text import printable
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
-MAX_TIMEOUT_SECONDS = 3600.0
 
 app = typer.Typer(
     help="Grafana dashboards built from the SLO specs: write them, check them against data.",
@@ -39,22 +38,6 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _INPUTS = typer.Option(..., "--input", "-i", help="A spec file or a folder of specs (repeatable).")
 _PERIOD = typer.Option("30d", "--period", help="Default SLO period, 1d to 90d.")
-
-
-def _check_url(url: str) -> str:
-    try:
-        parse_base_url(url)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-    return url
-
-
-def _check_timeout(seconds: float) -> float:
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
-        raise typer.BadParameter(
-            f"{seconds!r} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
-        )
-    return seconds
 
 
 @app.command("build")
@@ -86,7 +69,7 @@ def check_command(
         ...,
         "--prometheus",
         metavar="URL",
-        callback=_check_url,
+        callback=check_url,
         help="Prometheus base URL (the lab's http://127.0.0.1:9090) or an AMP workspace URL "
         "(signed with SigV4 from the standard AWS credential chain).",
     ),
@@ -95,7 +78,7 @@ def check_command(
         DEFAULT_TIMEOUT_SECONDS,
         "--timeout",
         metavar="SECONDS",
-        callback=_check_timeout,
+        callback=check_timeout,
         help="Deadline for all the queries together; past it the check cannot decide (exit 4).",
     ),
     windows_path: Path | None = WindowsPathOption,

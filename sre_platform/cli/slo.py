@@ -38,14 +38,11 @@ from alerting.proofs import (
     suite_paths,
 )
 from alerting.validation import reserved_label_reason
-from reports.render import render_html, report_document
-from reports.slo_report import collect, spec_info
-from sre_platform.cli.budget import _check_timeout, _check_url
 from sre_platform.cli.output import print_json, progress
+from sre_platform.cli.prometheus_options import check_timeout, check_url
 from sre_platform.durations import format_duration, humanize, parse_duration
 from sre_platform.errors import OutputError, Problem, PrometheusError, UsageError
 from sre_platform.files import check_not_an_input, output_target, write_atomic
-from sre_platform.prometheus import Limits, open_client
 from sre_platform.text import printable
 
 app = typer.Typer(help="Compile, validate, prove and explain SLO specs.", no_args_is_help=True)
@@ -476,7 +473,7 @@ def report_command(
         ...,
         "--prometheus",
         metavar="URL",
-        callback=_check_url,
+        callback=check_url,
         help="Prometheus base URL (the lab's http://127.0.0.1:9090) or an AMP workspace URL "
         "(signed with SigV4 from the standard AWS credential chain).",
     ),
@@ -495,7 +492,7 @@ def report_command(
         REPORT_TIMEOUT_SECONDS,
         "--timeout",
         metavar="SECONDS",
-        callback=_check_timeout,
+        callback=check_timeout,
         help="Deadline for everything read from Prometheus (exit 4 past it).",
     ),
     as_json_output: bool = typer.Option(
@@ -504,6 +501,11 @@ def report_command(
 ) -> None:
     """Write a self-contained HTML SLO report: attainment, budget spent, burn-down and page
     incidents of every SLO over its period. Exit 4 when Prometheus cannot answer."""
+    # Imported here: the report and the Prometheus client (boto3) are this command's alone.
+    from reports.render import render_html, report_document
+    from reports.slo_report import collect, spec_info
+    from sre_platform.prometheus import Limits, open_client
+
     period_seconds = parse_duration(checked_period(period)) if period is not None else None
     target = _report_target(output)
     check_not_an_input([target], inputs, "--output")

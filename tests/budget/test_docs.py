@@ -8,7 +8,7 @@ import pytest
 
 from budget.gate import Outcome
 from budget.policy import PolicySpec, load_policy
-from sre_platform.cli.budget import MAX_TIMEOUT_SECONDS
+from sre_platform.cli.prometheus_options import MAX_TIMEOUT_SECONDS
 from sre_platform.prometheus import DEFAULT_TIMEOUT_SECONDS, MAX_RESPONSE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
