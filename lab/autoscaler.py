@@ -5,9 +5,10 @@ The metric is the mean number of orders in flight per replica (holding a worker 
 one; each replica's ``GET /load``). Above the target (beyond a tolerance) it scales out at once
 to ``ceil(replicas * metric / target)``; it scales in only when the metric has stayed below the
 target for a whole ``scale_in_after`` window, one replica at a time, and only when the peak of
-that window would still be under the target with one replica less (scale-in is conservative, as
-AWS's is). Cooldowns follow each direction. :func:`decide` is pure; :class:`Autoscaler` keeps
-the state between samples and writes an audit record for every change it makes (or is refused).
+that window (its last ``scale_in_after`` seconds) would still be under the target with one
+replica less (scale-in is conservative, as AWS's is). Cooldowns follow each direction.
+:func:`decide` is pure; :func:`observe` keeps the state between samples, and the remediator
+(lab.remediator) samples, acts and writes an audit record (:class:`ScaleActivity`) per change.
 """
 
 from __future__ import annotations
@@ -95,9 +96,12 @@ def decide(policy: TargetTracking, state: ScalerState, sample: Sample) -> ScaleD
         )
     if ratio >= 1 - policy.tolerance or current <= policy.minimum:
         return ScaleDecision(current, None, "at the target")
-    window = [s for s in state.samples if s.replicas == current] + [sample]
-    if sample.time - window[0].time < policy.scale_in_after:
+    seen = [s for s in state.samples if s.replicas == current] + [sample]
+    if sample.time - seen[0].time < policy.scale_in_after:
         return ScaleDecision(current, None, "below the target, not for long enough yet")
+    # The last scale_in_after seconds only: an older peak (the spike before a heal) would
+    # otherwise hold the replicas until it left the ten-minute memory.
+    window = [s for s in seen if s.time >= sample.time - policy.scale_in_after]
     last_change = max(
         (t for t in (state.last_scale_in, state.last_scale_out) if t is not None),
         default=None,

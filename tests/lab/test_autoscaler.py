@@ -58,7 +58,7 @@ CASES = [
     ),
     (
         "no scale-in when one replica less would exceed the target",
-        _state((60, 4, 4.9), (80, 4, 4.0)),
+        _state((60, 4, 4.0), (75, 4, 4.9), (80, 4, 4.0)),
         (100, 4, 4.0),
         4,
         None,
@@ -66,6 +66,20 @@ CASES = [
     (
         "samples taken with another replica count do not count for scale-in",
         _state((60, 5, 1.0), (80, 6, 1.0)),
+        (100, 6, 1.0),
+        6,
+        None,
+    ),
+    (
+        "a peak older than the scale-in window does not hold replicas forever",
+        _state((0, 6, 5.3), (60, 6, 1.0), (80, 6, 1.0)),
+        (100, 6, 1.0),
+        5,
+        SCALE_IN,
+    ),
+    (
+        "a window only partly below the target is not long enough",
+        _state((75, 6, 1.0), (80, 6, 1.0)),
         (100, 6, 1.0),
         6,
         None,
