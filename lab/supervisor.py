@@ -61,7 +61,7 @@ class ScaleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    replicas: int = Field(ge=1)
+    replicas: int = Field(strict=True)  # true, 4.0 or "4" are not a count
 
 
 class HoldRequest(BaseModel):
@@ -347,12 +347,22 @@ class Supervisor:
         return web.json_response(self.capacity())
 
     async def _scale(self, request: web.Request) -> web.Response:
+        usage = f'expected {{"replicas": N}}, N a whole number within 1..{self.max_replicas}'
         try:
             wanted = ScaleRequest.model_validate_json(await request.read())
+        except ValidationError as exc:
+            problems = "; ".join(
+                ".".join(map(str, e["loc"])) + f": {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors()
+            )
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"{usage}: {problems}"})) from exc
+        if not 1 <= wanted.replicas <= self.max_replicas:
+            message = f"{usage}, not {wanted.replicas}"
+            raise web.HTTPBadRequest(text=json.dumps({"error": message}))
+        try:
             self.scale(wanted.replicas)
-        except (ValidationError, ValueError) as exc:
-            message = f'expected {{"replicas": N}} with N within 1..{self.max_replicas}'
-            raise web.HTTPBadRequest(text=json.dumps({"error": message})) from exc
+        except ValueError as exc:  # a blue/green release holds the replica set
+            raise web.HTTPConflict(text=json.dumps({"error": str(exc)})) from exc
         return await self._list(request)
 
     async def _restart(self, request: web.Request) -> web.Response:
