@@ -193,9 +193,13 @@ class Remediator:
     async def webhook(self, request: web.Request) -> web.Response:
         """Decide and act on the alerts of one Alertmanager notification."""
         try:
-            alerts = parse_webhook(json.loads(await request.read()))
-        except (ValueError, AlertPayloadError) as exc:
-            raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)})) from exc
+            payload = json.loads(await request.read())
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError alike
+            raise _bad_request(f"body: not JSON ({exc})") from exc
+        try:
+            alerts = parse_webhook(payload)
+        except AlertPayloadError as exc:  # the message names the field
+            raise _bad_request(str(exc)) from exc
         async with self._lock:
             decisions = await asyncio.to_thread(
                 remediate,
@@ -299,6 +303,10 @@ class Remediator:
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 async def _load(session: aiohttp.ClientSession, port: int) -> float:
