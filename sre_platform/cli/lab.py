@@ -1,4 +1,12 @@
-"""`sre lab ...`: the local lab: up, status, break, heal, deploy, notifications, down.
+"""`sre lab ...`: the local lab: up, status, break, heal, deploy, notifications,
+remediations, down.
+
+Self-healing (docs/self-healing.md): `up` also starts the remediator (port 8094,
+`--remediator-port`: Alertmanager's remediation webhooks acted on under `--policy`, and an
+autoscaler on in-flight orders per replica: `--autoscale/--no-autoscale`, `--autoscale-target`,
+`--max-replicas`, `--scale-out-cooldown`, `--scale-in-cooldown`, `--scale-in-after`) and gives
+replicas a finite capacity (`--workers`, `--service-time-ms`); `break --load-factor F` multiplies
+the order rate (4: the TradeX spike); `remediations [--json]` lists what acted and why.
 
 Exit codes: 0 success; 1 an error (no lab running, a port in use, `up` asked for options the
 running lab does not have, a process of the lab down that no game-day fault holds down, a pid
@@ -513,7 +521,7 @@ def break_command(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Inject a game-day fault: an error rate, extra latency, or a replica crash."""
+    """Inject a game-day fault: an error rate, extra latency, a replica crash, or a load spike."""
     seconds = _duration(for_, "--for")
     directory = settings.run_dir_from(run_dir)
     if load_factor is not None:
