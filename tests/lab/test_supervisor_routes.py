@@ -197,3 +197,16 @@ def test_no_route_signals_a_process_the_supervisor_did_not_start(tmp_path: Path)
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_scaling_waits_while_a_blue_green_runs_two_sets(tmp_path: Path) -> None:
+    async def body(client: TestClient, supervisor: Supervisor) -> None:
+        green = {"replicas": 3, "build": {"version": "v2"}}
+        assert (await client.post("/releases/green", json=green)).status == 200
+        before = [(r.index, r.port) for r in supervisor.replicas]
+        answer = await client.post("/replicas/scale", json={"replicas": 4})
+        assert answer.status == 409
+        assert "blue/green" in json.loads(await answer.text())["error"]
+        assert [(r.index, r.port) for r in supervisor.replicas] == before
+
+    _run(tmp_path, body)
