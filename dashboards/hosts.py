@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grafana_foundation_sdk.builders import dashboard, stat, timeseries
-from grafana_foundation_sdk.models import common
 
 from dashboards import queries
 from dashboards.panels import (
@@ -16,12 +15,10 @@ from dashboards.panels import (
     DataSource,
     Grid,
     Query,
+    chart_panel,
     datasource_variable,
-    last_value,
-    legend,
     query_variable,
-    targets,
-    thresholds,
+    stat_panel,
 )
 
 UID = "sre-hosts"
@@ -32,22 +29,9 @@ BUSY = ((GREEN, None), (ORANGE, 0.7), (RED, 0.9))
 
 
 def _stat(grid: Grid, source: DataSource, title: str, expr: str, unit: str) -> stat.Panel:
-    panel_id, pos = grid.place(6, 4)
-    return (
-        stat.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .datasource(source.ref)
-        .targets(targets([Query(expr, legend=title, instant=True)], source))
-        .unit(unit)
-        .decimals(1 if unit == "percentunit" else 2)
-        .no_value(NO_DATA)
-        .thresholds(thresholds(*BUSY) if unit == "percentunit" else thresholds((GREEN, None)))
-        .color_mode(common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.AREA)
-        .reduce_options(last_value())
-    )
+    share = unit == "percentunit"
+    steps = BUSY if share else ((GREEN, None),)
+    return stat_panel(grid, source, title, expr, unit, steps, NO_DATA, 1 if share else 2)
 
 
 def _chart(
@@ -59,22 +43,7 @@ def _chart(
     items: Sequence[Query],
     percent: bool = False,
 ) -> timeseries.Panel:
-    panel_id, pos = grid.place(12, 8)
-    panel = (
-        timeseries.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .description(description)
-        .datasource(source.ref)
-        .targets(targets(items, source))
-        .unit(unit)
-        .min(0)
-        .no_value(NO_DATA)
-        .legend(legend())
-        .line_width(1)
-        .fill_opacity(0)
-    )
+    panel = chart_panel(grid, source, title, description, unit, items, NO_DATA)
     return panel.max(1) if percent else panel
 
 

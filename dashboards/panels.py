@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard, prometheus
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat
 from grafana_foundation_sdk.builders.timeseries import Panel as TimeseriesPanel
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
@@ -190,3 +190,60 @@ class Grid:
 def last_value() -> common_builders.ReduceDataOptions:
     """Reduce a series to its last number (what a stat panel shows)."""
     return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def stat_panel(
+    grid: Grid,
+    source: DataSource,
+    title: str,
+    expr: str,
+    unit: str,
+    steps: Sequence[tuple[str, float | None]],
+    no_value: str,
+    decimals: int = 2,
+) -> stat.Panel:
+    """A 6x4 stat: the last value of one instant query, coloured by ``steps``."""
+    panel_id, pos = grid.place(6, 4)
+    return (
+        stat.Panel()
+        .id(panel_id)
+        .grid_pos(pos)
+        .title(title)
+        .datasource(source.ref)
+        .targets(targets([Query(expr, legend=title, instant=True)], source))
+        .unit(unit)
+        .decimals(decimals)
+        .no_value(no_value)
+        .thresholds(thresholds(*steps))
+        .color_mode(common.BigValueColorMode.VALUE)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .reduce_options(last_value())
+    )
+
+
+def chart_panel(
+    grid: Grid,
+    source: DataSource,
+    title: str,
+    description: str,
+    unit: str,
+    items: Sequence[Query],
+    no_value: str = NO_TRAFFIC,
+) -> TimeseriesPanel:
+    """A 12x8 time series of ``items`` from 0 up, thin unfilled lines, with a legend."""
+    panel_id, pos = grid.place(12, 8)
+    return (
+        TimeseriesPanel()
+        .id(panel_id)
+        .grid_pos(pos)
+        .title(title)
+        .description(description)
+        .datasource(source.ref)
+        .targets(targets(items, source))
+        .unit(unit)
+        .min(0)
+        .no_value(no_value)
+        .legend(legend())
+        .line_width(1)
+        .fill_opacity(0)
+    )

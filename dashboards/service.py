@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grafana_foundation_sdk.builders import dashboard, stat, timeseries
-from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.builders import dashboard
 
 from alerting.model import SLO, LatencySLI
 from dashboards import queries
@@ -24,11 +23,10 @@ from dashboards.panels import (
     DataSource,
     Grid,
     Query,
+    chart_panel,
     dashed_threshold_lines,
     datasource_variable,
-    last_value,
-    legend,
-    targets,
+    stat_panel,
     thresholds,
 )
 
@@ -52,67 +50,13 @@ def latency_threshold(slos: Sequence[SLO]) -> float:
     return min(found) if found else DEFAULT_LATENCY_THRESHOLD
 
 
-def _stat(
-    grid: Grid,
-    source: DataSource,
-    title: str,
-    expr: str,
-    unit: str,
-    steps: Sequence[tuple[str, float | None]],
-    no_value: str,
-) -> stat.Panel:
-    panel_id, pos = grid.place(6, 4)
-    return (
-        stat.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .datasource(source.ref)
-        .targets(targets([Query(expr, legend=title, instant=True)], source))
-        .unit(unit)
-        .decimals(2)
-        .no_value(no_value)
-        .thresholds(thresholds(*steps))
-        .color_mode(common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.AREA)
-        .reduce_options(last_value())
-    )
-
-
-def _chart(
-    grid: Grid,
-    source: DataSource,
-    title: str,
-    description: str,
-    unit: str,
-    items: Sequence[Query],
-    no_value: str = NO_TRAFFIC,
-) -> timeseries.Panel:
-    panel_id, pos = grid.place(12, 8)
-    return (
-        timeseries.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .description(description)
-        .datasource(source.ref)
-        .targets(targets(items, source))
-        .unit(unit)
-        .min(0)
-        .no_value(no_value)
-        .legend(legend())
-        .line_width(1)
-        .fill_opacity(0)
-    )
-
-
 def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
     """The exchange's RED and business dashboard."""
     threshold = latency_threshold(slos)
     p99 = queries.latency_quantile(0.99, HISTOGRAM, JOB)
     grid = Grid()
     panels: list[object] = [
-        _stat(
+        stat_panel(
             grid,
             source,
             "Requests",
@@ -121,7 +65,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
             [(BLUE, None)],
             "no traffic",
         ),
-        _stat(
+        stat_panel(
             grid,
             source,
             "Error ratio",
@@ -130,7 +74,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
             [(GREEN, None), (ORANGE, 0.001), (RED, 0.01)],
             NO_TRAFFIC,
         ),
-        _stat(
+        stat_panel(
             grid,
             source,
             "Order execution p99",
@@ -139,7 +83,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
             [(GREEN, None), (RED, threshold)],
             "no orders",
         ),
-        _stat(
+        stat_panel(
             grid,
             source,
             "Replicas up",
@@ -151,7 +95,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
     ]
     grid.newline()
     panels.append(
-        _chart(
+        chart_panel(
             grid,
             source,
             "Request rate",
@@ -161,7 +105,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
         )
     )
     panels.append(
-        _chart(
+        chart_panel(
             grid,
             source,
             "Error ratio",
@@ -170,7 +114,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
             [Query(queries.error_ratio(JOB), legend="{{route}}")],
         )
     )
-    latency = _chart(
+    latency = chart_panel(
         grid,
         source,
         "Order execution latency",
@@ -185,7 +129,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
     ).thresholds(thresholds((GREEN, None), (RED, threshold)))
     panels.append(dashed_threshold_lines(latency))
     panels.append(
-        _chart(
+        chart_panel(
             grid,
             source,
             "Orders",
@@ -202,7 +146,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
         )
     )
     panels.append(
-        _chart(
+        chart_panel(
             grid,
             source,
             "Replicas",
@@ -216,7 +160,7 @@ def build(slos: Sequence[SLO], source: DataSource) -> dashboard.Dashboard:
         )
     )
     panels.append(
-        _chart(
+        chart_panel(
             grid,
             source,
             "Restarts (last hour)",
