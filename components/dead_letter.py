@@ -99,28 +99,48 @@ class DeliveryDeadLetters(pulumi.ComponentResource):
             opts=child,
         )
         self.alarm_name = f"{args.prefix}-{RUNBOOK}"
-        aws.cloudwatch.MetricAlarm(
+        queue_not_empty_alarm(
             f"{name}-depth",
-            name=self.alarm_name,
-            alarm_description=(
-                "SNS could not deliver a page or ticket notification: it waits in the "
-                f"dead-letter queue. Runbook: {runbook_link(args.runbook_base_url, RUNBOOK)}"
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": queue.name},
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=list(args.alarm_topic_arns),
-            ok_actions=list(args.alarm_topic_arns),
-            tags={**tags, "severity": "page", "runbook": RUNBOOK},
-            opts=child,
+            self.alarm_name,
+            "SNS could not deliver a page or ticket notification: it waits in the "
+            f"dead-letter queue. Runbook: {runbook_link(args.runbook_base_url, RUNBOOK)}",
+            queue.name,
+            list(args.alarm_topic_arns),
+            {**tags, "severity": "page", "runbook": RUNBOOK},
+            child,
         )
         self.queue_arn = queue.arn
         self.queue_url = queue.url
         self.register_outputs({"queue_arn": self.queue_arn, "queue_url": self.queue_url})
+
+
+def queue_not_empty_alarm(
+    resource_name: str,
+    alarm_name: str,
+    description: str,
+    queue_name: pulumi.Input[str],
+    topic_arns: Sequence[pulumi.Input[str]],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm that fires (and clears) on ``topic_arns`` as soon as a dead-letter queue holds a
+    message: the maximum of visible messages over one minute above 0."""
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        name=alarm_name,
+        alarm_description=description,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue_name},
+        statistic="Maximum",
+        period=60,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=list(topic_arns),
+        ok_actions=list(topic_arns),
+        tags=dict(tags),
+        opts=opts,
+    )

@@ -38,7 +38,7 @@ from alerting.routing import (
     render_amp_definition,
     sns_receiver,
 )
-from components.policy_documents import assume_role, document, statement
+from components.policy_documents import amp_publishes, assume_role, document, statement
 
 DEFAULT_NAMESPACE_MAX_BYTES = 512 * 1024
 # Amazon Managed Service for Prometheus's own Grafana plugin: AMG 12 removed SigV4 from the
@@ -156,16 +156,7 @@ def alert_manager_definition(
 def topic_policy(topic_arn: str, workspace_arn: str, account_id: str) -> str:
     """Return an SNS topic policy: AMP (this workspace) and CloudWatch (this account) publish."""
     return document(
-        statement(
-            ["sns:Publish", "sns:GetTopicAttributes"],
-            [topic_arn],
-            principal={"Service": "aps.amazonaws.com"},
-            condition={
-                "ArnEquals": {"aws:SourceArn": workspace_arn},
-                "StringEquals": {"aws:SourceAccount": account_id},
-            },
-            sid="AmpAlertManagerPublishes",
-        ),
+        amp_publishes(topic_arn, workspace_arn, account_id, sid="AmpAlertManagerPublishes"),
         statement(
             ["sns:Publish"],
             [topic_arn],

@@ -49,3 +49,17 @@ def assume_role(service: str, condition: Mapping[str, Mapping[str, Any]] | None 
     if condition:
         body["Condition"] = {k: dict(v) for k, v in condition.items()}
     return json.dumps({"Version": "2012-10-17", "Statement": [body]}, sort_keys=True)
+
+
+def amp_publishes(topic_arn: str, workspace_arn: str, account_id: str, sid: str) -> dict[str, Any]:
+    """A topic policy statement: this AMP workspace (of this account) may publish to the topic."""
+    return statement(
+        ["sns:Publish", "sns:GetTopicAttributes"],
+        [topic_arn],
+        principal={"Service": "aps.amazonaws.com"},
+        condition={
+            "ArnEquals": {"aws:SourceArn": workspace_arn},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
+        sid=sid,
+    )

@@ -30,7 +30,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import runbook_link
-from components.policy_documents import assume_role, document, statement
+from components.dead_letter import queue_not_empty_alarm
+from components.policy_documents import amp_publishes, assume_role, document, statement
 from remediation.dynamo import TTL_ATTRIBUTE
 from remediation.model import Policy, policy_to_json
 
@@ -157,18 +158,7 @@ def function_policy(
 
 def topic_policy(topic_arn: str, workspace_arn: str, account_id: str) -> str:
     """The topic policy: this AMP workspace publishes, nobody else."""
-    return document(
-        statement(
-            ["sns:Publish", "sns:GetTopicAttributes"],
-            [topic_arn],
-            principal={"Service": "aps.amazonaws.com"},
-            condition={
-                "ArnEquals": {"aws:SourceArn": workspace_arn},
-                "StringEquals": {"aws:SourceAccount": account_id},
-            },
-            sid="AmpPublishes",
-        )
-    )
+    return document(amp_publishes(topic_arn, workspace_arn, account_id, sid="AmpPublishes"))
 
 
 class Remediation(pulumi.ComponentResource):
@@ -297,28 +287,16 @@ class Remediation(pulumi.ComponentResource):
         )
 
         self.dead_letter_alarm_name = f"{args.prefix}-{RUNBOOK}"
-        aws.cloudwatch.MetricAlarm(
+        queue_not_empty_alarm(
             f"{name}-dlq-depth",
-            name=self.dead_letter_alarm_name,
-            alarm_description=(
-                "The remediation function failed on an alert after its retries: the event "
-                f"waits in its dead-letter queue. Runbook: "
-                f"{runbook_link(args.runbook_base_url, RUNBOOK)}"
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": queue.name},
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[args.ticket_topic_arn],
-            ok_actions=[args.ticket_topic_arn],
-            tags={**tags, "severity": "ticket", "runbook": RUNBOOK},
-            opts=child,
+            self.dead_letter_alarm_name,
+            "The remediation function failed on an alert after its retries: the event "
+            f"waits in its dead-letter queue. Runbook: "
+            f"{runbook_link(args.runbook_base_url, RUNBOOK)}",
+            queue.name,
+            [args.ticket_topic_arn],
+            {**tags, "severity": "ticket", "runbook": RUNBOOK},
+            child,
         )
 
         self.topic_arn = topic.arn
