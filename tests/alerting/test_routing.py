@@ -6,7 +6,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +26,7 @@ from alerting.routing import (
 from lab.configs import LAB_RULES_SOURCE
 from lab.procs import free_port
 from sre_platform.tools import find_tool
+from tests.waiting import poll_until
 
 
 def _lab_config(url: str) -> str:
@@ -156,13 +157,6 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, dict]]]]
         recorder.shutdown()
 
 
-def _wait_for(what: str, check: Callable[[], bool], cap: float = 60.0) -> None:
-    deadline = time.monotonic() + cap
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not seen within {cap:.0f}s"
-        time.sleep(0.2)
-
-
 def _key(labels: dict[str, str]) -> str:
     return "/".join(labels.get(name, "") for name in ("alertname", "sloth_slo", "sloth_severity"))
 
@@ -201,7 +195,9 @@ def test_a_ticket_is_inhibited_while_the_same_slo_pages(alertmanager: tuple[str,
         ("/page", "Exchange-orders/orders/page"),
         ("/ticket", "Exchange-login/login/ticket"),
     ]
-    _wait_for("the orders page and the login ticket", lambda: _delivered(received) == expected)
+    poll_until(
+        "the orders page and the login ticket", lambda: _delivered(received) == expected, 60.0
+    )
     assert _states(url) == {
         "Exchange-orders/orders/page": "active",
         "Exchange-orders/orders/ticket": "suppressed",
@@ -223,5 +219,5 @@ def test_a_lab_page_inhibits_no_ticket(alertmanager: tuple[str, list]) -> None:
         ("/ticket", "Exchange-login/login/ticket"),
         ("/ticket", "ExchangeReplicaDown//ticket"),
     ]
-    _wait_for("the lab page and both tickets", lambda: _delivered(received) == expected)
+    poll_until("the lab page and both tickets", lambda: _delivered(received) == expected, 60.0)
     assert set(_states(url).values()) == {"active"}, _states(url)

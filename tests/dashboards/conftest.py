@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from alerting import compile_specs, merge_rule_files
 from sre_platform.tools import find_tool
+from tests.waiting import poll_until as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "slo_specs"
@@ -66,18 +67,6 @@ class ExchangeCollector(Collector):
         restarts = CounterMetricFamily("lab_supervisor_restarts", "Restarts.", labels=["replica"])
         restarts.add_metric(["1"], 0.0)
         yield restarts
-
-
-def wait_for(what: str, check: Callable[[], T | None], cap: float, every: float = 0.5) -> T:
-    """``check()``'s first truthy result, polled until ``cap`` seconds have passed."""
-    deadline = time.monotonic() + cap
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {cap:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def instant(url: str, query: str) -> list[dict[str, object]]:

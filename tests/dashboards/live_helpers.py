@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from aiohttp import web
 from dashboards.build import BuiltDashboard
 from lab.procs import free_port
 from sre_platform.tools import find_tool
+from tests.waiting import poll_until
 
 STARTUP_CAP = 60.0
 
@@ -49,15 +49,8 @@ def serving(application: web.Application) -> Iterator[str]:
 
 
 def wait_until(what: str, check: Callable[[], Any], cap: float = STARTUP_CAP) -> Any:
-    """Poll ``check`` until it is truthy; fail naming ``what`` after ``cap`` seconds."""
-    deadline = time.monotonic() + cap
-    while True:
-        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-            value = check()
-            if value:
-                return value
-        assert time.monotonic() < deadline, f"{what}: not within {cap:.0f}s"
-        time.sleep(0.2)
+    """Poll ``check`` until it is truthy (a server not up yet counts as "not yet")."""
+    return poll_until(what, check, cap, every=0.2, tolerate=(httpx.HTTPError, ValueError, KeyError))
 
 
 @contextlib.contextmanager

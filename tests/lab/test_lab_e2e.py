@@ -10,13 +10,13 @@ such load (FAULT_SECONDS).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from alerting.names import GROUP_ALERTS, LABEL_SEVERITY, LABEL_SLO, SEVERITY_PAG
 from lab import control, procs, settings
 from lab.notifications import Notification
 from lab.settings import Ports
+from tests import waiting
 from tests.lab.helpers import ROOT, lab_ports, port_options, sre
 
 SLO = "order-api-availability"
@@ -44,15 +45,8 @@ FAULT_SECONDS = 20  # a cold `sre` takes a few seconds on a loaded machine; this
 
 pytestmark = pytest.mark.e2e
 
-
-def _wait_for(what: str, check: Callable[[], Any], cap: float, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + cap
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not seen within {cap:.0f}s"
-        time.sleep(every)
+# `sre lab status` costs a process start: poll every 2 s.
+poll_until = functools.partial(waiting.poll_until, every=2.0)
 
 
 def _page(notifications: list[Notification], status: str) -> Notification | None:
@@ -136,12 +130,12 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     assert status["alertmanager_url"] == f"http://127.0.0.1:{ports.alertmanager}"
     assert status["period"] == "1d" and 0 <= status["age_seconds"] < 3600
     assert all(p["alive"] and p["healthy"] for p in status["processes"]), status["processes"]
-    _wait_for("traffic in the SLI", lambda: _has_traffic(run_dir), DATA_CAP)
+    poll_until("traffic in the SLI", lambda: _has_traffic(run_dir), DATA_CAP)
 
     broken = sre("lab", "break", "--error-rate", "1", "--run-dir", str(run_dir))
     assert broken.returncode == 0, broken.stderr
     assert "replica 1: error rate 100%, extra latency 0 ms, until healed" in broken.stdout
-    page = _wait_for("the page", lambda: _page(_notified(run_dir), "firing"), PAGE_CAP)
+    page = poll_until("the page", lambda: _page(_notified(run_dir), "firing"), PAGE_CAP)
     assert page.labels["sloth_slo"] == SLO
     row = _slo_row(run_dir)
     assert row is not None
@@ -165,7 +159,7 @@ def test_a_total_outage_pages_and_healing_resolves_it(running_lab: tuple[Path, P
     healed = sre("lab", "heal", "--run-dir", str(run_dir))
     assert healed.returncode == 0, healed.stderr
     assert "replica 1: fault cleared (was error rate 100%" in healed.stdout
-    _wait_for("the page resolved", lambda: _page(_notified(run_dir), "resolved"), RESOLVE_CAP)
+    poll_until("the page resolved", lambda: _page(_notified(run_dir), "resolved"), RESOLVE_CAP)
 
     shown = sre("lab", "notifications", "--run-dir", str(run_dir))
     assert "resolved" in shown.stdout and ALERTNAME in shown.stdout, shown.stdout
@@ -225,7 +219,7 @@ def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
     killed = sre("lab", "break", "--kill-replica", "2", "--for", "1h", "--run-dir", str(run_dir))
     assert killed.returncode == 0, killed.stderr
     assert "replica 2: crashed; held down for 1h" in killed.stdout, killed.stdout
-    _wait_for("replica 2 down", lambda: not _replica(run_dir, 2)["running"], STATE_CAP, every=0.5)
+    poll_until("replica 2 down", lambda: not _replica(run_dir, 2)["running"], STATE_CAP, every=0.5)
     status = sre("lab", "status", "--json", "--run-dir", str(run_dir))
     assert status.returncode == 0, "a replica held down by a game-day fault is as expected"
     down = next(p for p in json.loads(status.stdout)["processes"] if p["name"] == "replica-2")
@@ -234,13 +228,13 @@ def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
 
     # The replica's own metrics cannot count what it never answered: the lab's alerts see it
     # from the supervisor (a ticket for the cause) and from the clients (a page for the symptom).
-    ticket = _wait_for(
+    ticket = poll_until(
         "the replica-down ticket",
         lambda: _lab_alert(run_dir, "ExchangeReplicaDown", "firing", replica="2"),
         PAGE_CAP,
     )
     assert ticket.receiver == "ticket" and ticket.labels["source"] == "lab"
-    page = _wait_for(
+    page = poll_until(
         "the client-errors page",
         lambda: _lab_alert(run_dir, "ExchangeClientErrors", "firing"),
         PAGE_CAP,
@@ -262,7 +256,7 @@ def test_a_killed_replica_stays_down_for_its_hold_and_heal_brings_it_back(
     # A process down that no fault holds down is not as expected: status exits 1.
     loadgen = next(r for r in procs.read_records(run_dir).records if r.name == "loadgen")
     os.kill(loadgen.pid, signal.SIGKILL)
-    _wait_for("the load generator gone", lambda: not _running(loadgen.pid), STATE_CAP, every=0.5)
+    poll_until("the load generator gone", lambda: not _running(loadgen.pid), STATE_CAP, every=0.5)
     unexpected = sre("lab", "status", "--json", "--run-dir", str(run_dir))
     assert unexpected.returncode == 1, unexpected.stdout
     shown = next(p for p in json.loads(unexpected.stdout)["processes"] if p["name"] == "loadgen")
@@ -281,7 +275,7 @@ def test_a_timed_latency_fault_ends_by_itself(running_lab: tuple[Path, Ports]) -
     for replica in replicas:
         fault = replica["fault"]
         assert fault["latency_ms"] == 80 and 0 < fault["seconds_left"] <= FAULT_SECONDS
-    _wait_for("the fault's end", lambda: _status(run_dir)["faults"] == [], STATE_CAP, every=1)
+    poll_until("the fault's end", lambda: _status(run_dir)["faults"] == [], STATE_CAP, every=1)
 
 
 def test_down_stops_a_lab_whose_state_files_are_damaged_and_nothing_else(
@@ -326,7 +320,7 @@ def test_down_stops_a_lab_whose_state_files_are_damaged_and_nothing_else(
         for name in ("receiver", "supervisor", "prometheus", "alertmanager"):
             assert str(procs.pid_file(run_dir, name)) in down.stderr, down.stderr
         assert str(run_dir / settings.STATE_FILE) in down.stderr, down.stderr
-        _wait_for("every lab process gone", lambda: not any(map(_running, lab_pids)), STATE_CAP)
+        poll_until("every lab process gone", lambda: not any(map(_running, lab_pids)), STATE_CAP)
         assert [p for p in ports.all().values() if not procs.port_is_free(p)] == []
         assert [b.pid for b in bystanders if b.poll() is not None] == [], "a bystander was hit"
     finally:

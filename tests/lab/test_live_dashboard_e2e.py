@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lab.settings import Ports
 from tests.browser import chromium, wait_for
 from tests.dashboards.live_helpers import canvas_pixels, hex_rgb
 from tests.lab.helpers import ROOT, lab_ports, port_options, sre
+from tests.waiting import poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,16 +38,6 @@ SLOS = sorted(
 )
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[^\s)`'\"|<>]*)?")
 CHARTS = ("timeseries", "state-timeline")
-
-
-def _wait(what: str, check: Callable[[], Any], cap: float, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + cap
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not seen within {cap:.0f}s"
-        time.sleep(every)
 
 
 def _get(url: str) -> httpx.Response:
@@ -84,7 +75,7 @@ def with_traffic(lab: tuple[Path, Ports, dict[str, Any]]) -> tuple[Path, Ports, 
             row["sli_5m"] is not None and row["budget_remaining"] is not None for row in rows
         )
 
-    _wait("traffic in every SLO", every_slo_measured, TRAFFIC_CAP, every=2)
+    poll_until("traffic in every SLO", every_slo_measured, TRAFFIC_CAP, every=2)
     return lab
 
 
@@ -264,6 +255,6 @@ def test_a_burning_slo_shows_on_the_slo_list_without_a_reload(
             float(row.get("Burn rate (5m)") or 0) > 1 and float(row.get("Alerts firing") or 0) >= 1
         )
 
-    _wait("the burning SLO on the SLO list", burning, BURN_CAP, every=2)
+    poll_until("the burning SLO on the SLO list", burning, BURN_CAP, every=2)
     browser.save_screenshot(str(tmp_path / "burning.png"))
     assert browser.execute_script("return window.sameDocument") is True, "refreshed in place"

@@ -10,9 +10,9 @@ own minutes, so a handful of errors reads as a fast burn (docs/releases.md says 
 
 from __future__ import annotations
 
+import functools
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from lab import control, release
 from lab.release import EXIT_ROLLED_BACK
 from lab.settings import Ports
+from tests import waiting
 from tests.lab.helpers import lab_ports, port_options, sre
 
 pytestmark = pytest.mark.e2e
@@ -32,15 +33,8 @@ TRAFFIC_CAP = 180.0
 AGE_CAP = 420.0
 MATURE_SECONDS = 300.0
 
-
-def _wait_for(what: str, check: Callable[[], Any], cap: float, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + cap
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not seen within {cap:.0f}s"
-        time.sleep(every)
+# `sre lab status` costs a process start: poll every 2 s.
+poll_until = functools.partial(waiting.poll_until, every=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ports]
     up = sre("lab", "up", "--run-dir", str(run_dir), *port_options(ports), timeout=UP_CAP)
     assert up.returncode == 0, up.stderr
     try:
-        _wait_for("orders in Prometheus", lambda: _orders_seen(ports), TRAFFIC_CAP)
+        poll_until("orders in Prometheus", lambda: _orders_seen(ports), TRAFFIC_CAP)
         yield run_dir, ports
     finally:
         sre("lab", "down", "--run-dir", str(run_dir), timeout=UP_CAP)
@@ -104,7 +98,7 @@ def test_a_good_canary_is_promoted_to_every_replica(lab: tuple[Path, Ports]) -> 
         "order-execution-latency",
     }
     # the release is an event Prometheus shows
-    _wait_for(
+    poll_until(
         "the promoted event in Prometheus",
         lambda: _query(ports, 'lab_release_events_total{version="v2",outcome="promoted"}'),
         60,
@@ -140,7 +134,7 @@ def test_blue_green_switches_and_switches_back(lab: tuple[Path, Ports]) -> None:
 
 def test_a_bad_canary_is_rolled_back_before_the_page(lab: tuple[Path, Ports]) -> None:
     run_dir, ports = lab
-    _wait_for(
+    poll_until(
         "a lab five minutes old",
         lambda: (control.status(run_dir).age_seconds or 0) >= MATURE_SECONDS,
         AGE_CAP,

@@ -5,7 +5,6 @@ back in after `heal`; a killed replica comes back; every decision is in `sre lab
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,22 +14,13 @@ import pytest
 
 from lab.settings import Ports
 from tests.lab.helpers import lab_ports, port_options, sre
+from tests.waiting import poll_until
 
 CAP = 240.0  # generous: a busy 2-core machine
 
 
 def _until(condition: Callable[[], object], what: str, cap: float = CAP) -> object:
-    deadline = time.monotonic() + cap
-    while True:
-        with_value = None
-        try:
-            with_value = condition()
-        except (httpx.HTTPError, ValueError, KeyError):
-            with_value = None
-        if with_value:
-            return with_value
-        assert time.monotonic() < deadline, f"waited {cap:.0f}s for {what}"
-        time.sleep(0.5)
+    return poll_until(what, condition, cap, tolerate=(httpx.HTTPError, ValueError, KeyError))
 
 
 def _lab(tmp_path: Path, *options: str) -> Iterator[tuple[list[str], Ports]]:

@@ -5,7 +5,6 @@ Stubber for the instance-refresh calls moto lacks."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from alerting.routing import REMEDIATION_MESSAGE
 from remediation.alerts import AlertPayloadError
@@ -22,35 +20,8 @@ from remediation.dynamo import DynamoAuditLog, DynamoStateStore
 from remediation.guardrails import Request
 from remediation.handler import RemediationFailed, Runtime, build_runtime, handle
 from remediation.model import policy_to_json
+from tests.remediation.conftest import TABLE
 from tests.remediation.helpers import T0, later, policy
-
-REGION = "us-east-1"
-TABLE = "exchange-prod-remediation"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        session.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield session
 
 
 def _request(key: str = "k1", now: float = T0.timestamp(), **limits: int) -> Request:
@@ -64,11 +35,11 @@ def _request(key: str = "k1", now: float = T0.timestamp(), **limits: int) -> Req
     return Request(scope="live/exchange", action="scale_out", key=key, now=now, **values)
 
 
-def test_two_stores_racing_for_the_last_slot_one_wins(aws: boto3.Session) -> None:
+def test_two_stores_racing_for_the_last_slot_one_wins(aws_session: boto3.Session) -> None:
     """Both read the empty history, then both write: the second write's condition fails, it
     reads again and finds the budget spent."""
-    first = DynamoStateStore(aws.client("dynamodb"), TABLE)
-    second = DynamoStateStore(aws.client("dynamodb"), TABLE)
+    first = DynamoStateStore(aws_session.client("dynamodb"), TABLE)
+    second = DynamoStateStore(aws_session.client("dynamodb"), TABLE)
     stale = second.history("live/exchange")  # what the second one read before the first wrote
     assert first.reserve(_request("a")) is None
     reads = iter([stale])
@@ -78,8 +49,8 @@ def test_two_stores_racing_for_the_last_slot_one_wins(aws: boto3.Session) -> Non
     assert first.history("live/exchange").actions == (T0.timestamp(),)
 
 
-def test_the_same_alert_delivered_twice_is_reserved_once(aws: boto3.Session) -> None:
-    store = DynamoStateStore(aws.client("dynamodb"), TABLE)
+def test_the_same_alert_delivered_twice_is_reserved_once(aws_session: boto3.Session) -> None:
+    store = DynamoStateStore(aws_session.client("dynamodb"), TABLE)
     assert store.reserve(_request("same", max_actions=5, cooldown_seconds=1)) is None
     assert (
         store.reserve(_request("same", now=T0.timestamp() + 60, max_actions=5, cooldown_seconds=1))
@@ -89,8 +60,8 @@ def test_the_same_alert_delivered_twice_is_reserved_once(aws: boto3.Session) -> 
     assert store.reserve(_request("next", now=T0.timestamp() + 400, max_actions=5)) is None
 
 
-def test_a_seen_key_that_has_expired_is_taken_again(aws: boto3.Session) -> None:
-    store = DynamoStateStore(aws.client("dynamodb"), TABLE)
+def test_a_seen_key_that_has_expired_is_taken_again(aws_session: boto3.Session) -> None:
+    store = DynamoStateStore(aws_session.client("dynamodb"), TABLE)
     assert store.reserve(_request("k", keep_seconds=60, max_actions=5, cooldown_seconds=1)) is None
     assert (
         store.reserve(
@@ -174,14 +145,14 @@ def _alert(name: str, fingerprint: str, **labels: str) -> dict:
 
 
 def test_the_handler_scales_the_group_out_within_bounds_and_audits(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
-    group, _ = _fleet(aws, desired=5, maximum=9)
-    runtime = _runtime(aws, tmp_path, cooldown="1s", max_actions=10)
+    group, _ = _fleet(aws_session, desired=5, maximum=9)
+    runtime = _runtime(aws_session, tmp_path, cooldown="1s", max_actions=10)
     first = handle(_sns_event(_alert("Latency", "a")), runtime, now=T0)
     second = handle(_sns_event(_alert("Latency", "b"), sent=later(1)), runtime, now=later(1))
     third = handle(_sns_event(_alert("Latency", "c"), sent=later(2)), runtime, now=later(2))
-    autoscaling = aws.client("autoscaling")
+    autoscaling = aws_session.client("autoscaling")
     assert (
         autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
             "AutoScalingGroups"
@@ -193,18 +164,18 @@ def test_the_handler_scales_the_group_out_within_bounds_and_audits(
     assert (
         first["decisions"][0]["result"]["before"] == 5 and first["decisions"][0]["target"] == group
     )
-    records = DynamoAuditLog(aws.client("dynamodb"), TABLE).records(T0)
+    records = DynamoAuditLog(aws_session.client("dynamodb"), TABLE).records(T0)
     assert [r["reason"] for r in records] == outcomes
-    assert DynamoStateStore(aws.client("dynamodb"), TABLE).history("live/exchange").actions == (
-        T0.timestamp(),
-    )
+    assert DynamoStateStore(aws_session.client("dynamodb"), TABLE).history(
+        "live/exchange"
+    ).actions == (T0.timestamp(),)
 
 
 def test_the_handler_restarts_the_service_on_one_instance_with_ssm(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
-    _, instances = _fleet(aws)
-    runtime = _runtime(aws, tmp_path)
+    _, instances = _fleet(aws_session)
+    runtime = _runtime(aws_session, tmp_path)
     sent: list[dict] = []
     runtime.actuator.ssm.meta.events.register(  # type: ignore[attr-defined]
         "provide-client-params.ssm.SendCommand", lambda params, **_: sent.append(dict(params))
@@ -219,25 +190,27 @@ def test_the_handler_restarts_the_service_on_one_instance_with_ssm(
     assert request["Parameters"] == {"commands": ["systemctl restart exchange.service"]}
     # moto kept the command (its InstanceIds list every instance when no Targets are given: a
     # moto quirk, hence the request itself is checked above).
-    (command,) = aws.client("ssm").list_commands()["Commands"]
+    (command,) = aws_session.client("ssm").list_commands()["Commands"]
     assert command["CommandId"] == decision["result"]["after"]
 
 
 def test_an_alert_naming_an_instance_outside_the_group_restarts_one_of_the_group(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
-    _, instances = _fleet(aws)
+    _, instances = _fleet(aws_session)
     result = handle(
         _sns_event(_alert("Hung", "h", instance_id="i-0000000000000dead")),
-        _runtime(aws, tmp_path),
+        _runtime(aws_session, tmp_path),
         now=T0,
     )
     assert result["decisions"][0]["target"] == instances[0]
 
 
-def test_a_stale_or_repeated_delivery_changes_nothing(aws: boto3.Session, tmp_path: Path) -> None:
-    group, _ = _fleet(aws)
-    runtime = _runtime(aws, tmp_path)
+def test_a_stale_or_repeated_delivery_changes_nothing(
+    aws_session: boto3.Session, tmp_path: Path
+) -> None:
+    group, _ = _fleet(aws_session)
+    runtime = _runtime(aws_session, tmp_path)
     stale = handle(
         _sns_event(_alert("Latency", "a"), sent=T0 - timedelta(minutes=6)), runtime, now=T0
     )
@@ -248,22 +221,22 @@ def test_a_stale_or_repeated_delivery_changes_nothing(aws: boto3.Session, tmp_pa
     )
     again = handle(_sns_event(_alert("Latency", "a"), sent=later(1)), runtime, now=later(1))
     assert again["decisions"][0]["reason"] == "duplicate"
-    desired = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-        "AutoScalingGroups"
-    ][0]["DesiredCapacity"]
+    desired = aws_session.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group]
+    )["AutoScalingGroups"][0]["DesiredCapacity"]
     assert desired == 4
 
 
-def test_shedding_load_is_skipped_on_aws(aws: boto3.Session, tmp_path: Path) -> None:
-    _fleet(aws)
-    result = handle(_sns_event(_alert("Login", "l")), _runtime(aws, tmp_path), now=T0)
+def test_shedding_load_is_skipped_on_aws(aws_session: boto3.Session, tmp_path: Path) -> None:
+    _fleet(aws_session)
+    result = handle(_sns_event(_alert("Login", "l")), _runtime(aws_session, tmp_path), now=T0)
     assert result["decisions"][0]["reason"] == "unsupported"
 
 
 def test_a_message_that_is_not_an_alert_document_fails_the_invocation(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
-    runtime = _runtime(aws, tmp_path)
+    runtime = _runtime(aws_session, tmp_path)
     event = {
         "Records": [
             {
@@ -357,16 +330,16 @@ REFRESH = [{"InstanceRefreshId": "r1", "AutoScalingGroupName": "g", "Status": "I
     ],
 )
 def test_rollback_of_an_instance_refresh(
-    aws: boto3.Session, refreshes, error, detail, changed
+    aws_session: boto3.Session, refreshes, error, detail, changed
 ) -> None:
-    actuator, stub = _stubbed(aws, refreshes, error)
+    actuator, stub = _stubbed(aws_session, refreshes, error)
     result = actuator.rollback("exchange")
     assert detail in result.detail and result.changed == changed
     stub.assert_no_pending_responses()
 
 
 def test_the_remediation_receiver_message_is_what_the_handler_parses(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
     """The template, rendered by amtool (Alertmanager's own template engine), with hostile
     label values, is a message the handler reads and acts on."""
@@ -405,17 +378,17 @@ def test_the_remediation_receiver_message_is_what_the_handler_parses(
     document = json.loads(rendered)
     assert document["alerts"][0]["labels"]["weird"] == hostile == document["commonLabels"]["weird"]
     assert document["alerts"][0]["startsAt"] == "2024-05-06T09:14:00.123456789Z"
-    _fleet(aws)
+    _fleet(aws_session)
     event = {"Records": [{"Sns": {"Message": rendered, "Timestamp": "2024-05-06T09:15:00.000Z"}}]}
-    (decision,) = handle(event, _runtime(aws, tmp_path), now=T0)["decisions"]
+    (decision,) = handle(event, _runtime(aws_session, tmp_path), now=T0)["decisions"]
     assert decision["outcome"] == "acted" and decision["alert"]["fingerprint"] == "fp'1"
 
 
 def test_a_failed_action_fails_the_invocation_after_auditing_it(
-    aws: boto3.Session, tmp_path: Path
+    aws_session: boto3.Session, tmp_path: Path
 ) -> None:
-    runtime = _runtime(aws, tmp_path)  # no Auto Scaling group exists
+    runtime = _runtime(aws_session, tmp_path)  # no Auto Scaling group exists
     with pytest.raises(RemediationFailed, match="errors-rollback"):
         handle(_sns_event(_alert("Errors", "e")), runtime, now=T0)
-    (record,) = DynamoAuditLog(aws.client("dynamodb"), TABLE).records(T0)
+    (record,) = DynamoAuditLog(aws_session.client("dynamodb"), TABLE).records(T0)
     assert record["outcome"] == "failed" and "does not exist" in record["detail"]

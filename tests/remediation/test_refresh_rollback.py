@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from alerting import compile_specs
 from components.remediation import lambda_code
@@ -30,11 +28,10 @@ from remediation.handler import build_runtime, handle
 from remediation.policy import load_policy
 from sre_platform.tools import find_tool
 from stacks.render import render_stack
+from tests.remediation.conftest import REGION, TABLE
 from tests.remediation.helpers import T0, later
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-TABLE = "exchange-prod-remediation"
 GROUP = "exchange-prod-20240506"
 REFRESH_ID = "08b91cf7-8fa6-48af-b6a6-d227f40f1b9b"
 PAGE = "ExchangeOrderAPIAvailability"
@@ -136,31 +133,6 @@ def sns_event(message: str, sent: str = "2024-05-06T09:15:00.000Z") -> dict:
     }
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        session.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield session
-
-
 def packaged_policy(tmp_path: Path) -> Path:
     """policy.json exactly as the Lambda's package holds it (ops/remediation.yaml compiled)."""
     archive = lambda_code(load_policy(PROJECT_DIR / "ops" / "remediation.yaml"))
@@ -256,7 +228,7 @@ def stub_refresh(client: object, rollback_refused: bool) -> Stubber:
     ],
 )
 def test_the_order_api_page_during_a_refresh_stops_it(
-    session: boto3.Session,
+    aws_session: boto3.Session,
     prod_template: str,
     tmp_path: Path,
     rollback_refused: bool,
@@ -271,7 +243,7 @@ def test_the_order_api_page_during_a_refresh_stops_it(
             "REMEDIATION_TABLE": TABLE,
             "REMEDIATION_GROUPS": json.dumps({"exchange": GROUP}),
         },
-        lambda: session,
+        lambda: aws_session,
     )
     stub = stub_refresh(runtime.actuator.autoscaling, rollback_refused)  # type: ignore[attr-defined]
 
@@ -291,7 +263,7 @@ def test_the_order_api_page_during_a_refresh_stops_it(
     ]
     assert again["reason"] == "duplicate"
     stub.assert_no_pending_responses()
-    audit = DynamoAuditLog(session.client("dynamodb"), TABLE).records(T0)
+    audit = DynamoAuditLog(aws_session.client("dynamodb"), TABLE).records(T0)
     assert [(r["outcome"], r["reason"]) for r in audit] == [
         ("acted", "acted"),
         ("skipped", "duplicate"),
