@@ -349,7 +349,7 @@ def remediator_argv(config: LabConfig) -> list[str]:
     """The remediator's command line: webhooks, policy, and the autoscaler's target tracking."""
     ports, r = config.ports, config.remediation
     argv = [sys.executable, "-m", "lab.remediator", "--port", str(ports.remediator)]
-    argv += ["--run-dir", str(config.run_dir), "--policy", str(r.policy)]
+    argv += ["--run-dir", str(config.run_dir), "--policy", str(r.policy.resolve())]
     argv += ["--supervisor", _local(ports.supervisor), "--loadgen", _local(ports.loadgen)]
     if not r.autoscale:
         return [*argv, "--no-autoscale"]

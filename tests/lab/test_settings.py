@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from lab import settings
 from lab.settings import LabConfig, Ports
 from sre_platform.errors import LabError, ToolMissingError, UsageError
+from tests.lab.helpers import ROOT
 
 
 @pytest.mark.parametrize(
@@ -148,3 +149,15 @@ def test_the_run_directory_comes_from_the_option_then_the_environment(
     assert settings.run_dir_from(None) == tmp_path / "env"
     monkeypatch.delenv(settings.RUN_DIR_ENV)
     assert settings.run_dir_from(None) == Path(".lab").resolve()
+
+
+def test_the_remediator_is_given_the_policy_as_an_absolute_path(
+    lab_config: LabConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It runs in the run directory: a relative default policy path would not be found there.
+    from lab.control import components
+
+    monkeypatch.chdir(ROOT)
+    argv = components(lab_config)["remediator"].argv
+    policy = Path(argv[argv.index("--policy") + 1])
+    assert policy.is_absolute() and policy.is_file()
