@@ -36,7 +36,9 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_INPUTS = typer.Option(..., "--input", "-i", help="A spec file or a folder of specs (repeatable).")
+_INPUTS = typer.Option(
+    ..., "--input", "-i", metavar="PATH", help="A spec file or a folder of specs (repeatable)."
+)
 _PERIOD = typer.Option("30d", "--period", help="Default SLO period, 1d to 90d.")
 
 

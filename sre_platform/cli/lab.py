@@ -230,7 +230,11 @@ def up_command(
         30.0, "--scale-in-after", min=0, help="Seconds below the target before scaling in."
     ),
     inputs: list[Path] = typer.Option(
-        [Path("slo_specs")], "--input", "-i", help="SLO spec file or folder (repeatable)."
+        [Path("slo_specs")],
+        "--input",
+        "-i",
+        metavar="PATH",
+        help="SLO spec file or folder (repeatable).",
     ),
     period: str = typer.Option(
         "30d", "--period", help="SLO period for the rules; 1d makes a game day's alerts quick."

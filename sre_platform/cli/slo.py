@@ -50,7 +50,7 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 InputsOption = typer.Option(
-    ..., "--input", "-i", help="A spec file or a folder of specs (repeatable)."
+    ..., "--input", "-i", metavar="PATH", help="A spec file or a folder of specs (repeatable)."
 )
 PeriodOption = typer.Option("30d", "--period", help="Default SLO period, 1d to 90d.")
 ExtraLabelOption = typer.Option(
@@ -485,6 +485,7 @@ def report_command(
         [],
         "--input",
         "-i",
+        metavar="PATH",
         help="Spec files or folders (repeatable): only their SLOs, with descriptions and "
         "runbook links.",
     ),
