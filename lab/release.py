@@ -324,6 +324,20 @@ def _release_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def in_progress(run_dir: Path) -> bool:
+    """True while a `sre lab deploy` holds this lab's release lock (its process is alive)."""
+    path = run_dir / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def _rollback_requested(run_dir: Path, version: str) -> bool:
     state = read_state(run_dir)
     return bool(state.get("rollback_requested")) and state.get("version") == version

@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import httpx
@@ -38,7 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from lab import jsonlog
+from lab import jsonlog, release
 from lab.autoscaler import (
     Sample,
     ScaleActivity,
@@ -68,16 +66,6 @@ SAMPLE_INTERVAL = 1.0
 log = logging.getLogger("remediator")
 
 
-def rollback_hook() -> Any:
-    """The release helper's ``lab.release.rollback(run_dir)``, or None while the lab has none."""
-    try:
-        module = importlib.import_module("lab.release")
-    except ImportError:
-        return None
-    hook = getattr(module, "rollback", None)
-    return hook if callable(hook) else None
-
-
 @dataclass
 class SupervisorActuator:
     """The engine's Actuator in the lab: the supervisor and load generator HTTP APIs."""
@@ -91,10 +79,8 @@ class SupervisorActuator:
         return httpx.Client(timeout=self.timeout, trust_env=False)
 
     def supports(self, action: str) -> bool:
-        """Scaling, restarts and shedding always; rollback when the lab can release."""
-        if action == ROLLBACK_RELEASE:
-            return rollback_hook() is not None
-        return action in (SCALE_OUT, SCALE_IN, RESTART_REPLICA, SHED_LOAD)
+        """Every action the engine knows: scaling, restarts, shedding, release rollback."""
+        return action in (SCALE_OUT, SCALE_IN, RESTART_REPLICA, SHED_LOAD, ROLLBACK_RELEASE)
 
     def capacity(self, service: str) -> Capacity:
         """Replicas now and the supervisor's bounds."""
@@ -131,11 +117,9 @@ class SupervisorActuator:
         return ActionResult(name, f"restarted {name} (port {chosen['port']})", True)
 
     def rollback(self, service: str) -> ActionResult:
-        """Hand over to the lab's release rollback."""
-        hook = rollback_hook()
-        if hook is None:
-            raise RuntimeError("the lab has no release to roll back (lab.release)")
-        return ActionResult("release", f"rolled back: {hook(self.run_dir)}", True)
+        """Hand over to the lab's release rollback (lab.release.rollback)."""
+        result = release.rollback(self.run_dir)
+        return ActionResult("release", result.detail, result.changed, result.before, result.after)
 
     def shed_load(self, service: str, fraction: float, duration_seconds: int) -> ActionResult:
         """Have the load generator drop ``fraction`` of the orders for a while."""
@@ -167,6 +151,7 @@ class Remediator:
     ) -> None:
         self.policy = policy
         self.actuator = actuator
+        self.run_dir = run_dir
         self.store = FileStateStore(run_dir / STATE_FILE)
         self.audit = FileAuditLog(run_dir / AUDIT_FILE)
         self.scaling = scaling
@@ -239,6 +224,8 @@ class Remediator:
     async def autoscale_once(self, session: aiohttp.ClientSession, now: float) -> None:
         """One target-tracking evaluation: sample, decide, act, audit."""
         assert self.scaling is not None
+        if await asyncio.to_thread(release.in_progress, self.run_dir):
+            return  # a release drains and rebuilds replicas: it owns the replica set meanwhile
         sample = await self.sample(session, now)
         if sample is None:
             return

@@ -6,11 +6,13 @@ from __future__ import annotations
 import itertools
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lab import release
 from lab.canary import AnalysisPolicy, Counts, Verdict, compare, decide, fisher_greater
 from lab.release import by_version, comparisons, parse_inject, window_of
 from sre_platform.errors import UsageError
@@ -243,3 +245,11 @@ def test_parse_inject_refuses(text: str) -> None:
 def test_decisions_cover_every_verdict() -> None:
     """The table exercises every verdict the analysis can give."""
     assert {d[4] for d in DECISIONS} == set(Verdict)
+
+
+def test_a_release_in_progress_is_seen_by_its_lock(tmp_path: Path) -> None:
+    # The autoscaler holds still while a deploy owns the replica set.
+    assert not release.in_progress(tmp_path)
+    with release._release_lock(tmp_path):
+        assert release.in_progress(tmp_path)
+    assert not release.in_progress(tmp_path)
