@@ -40,5 +40,9 @@ format:
 
 bench:
 	$(BIN)/python benchmarks/bench_compile.py
+	$(BIN)/python benchmarks/bench_rule_cost.py
+	$(BIN)/python benchmarks/bench_dashboards.py
 	$(BIN)/python benchmarks/bench_stack_render.py
 	$(BIN)/python benchmarks/bench_lab_load.py
+	$(BIN)/python benchmarks/bench_self_healing.py
+	$(BIN)/python benchmarks/bench_releases.py
