@@ -199,24 +199,31 @@ def stat_panel(
     expr: str,
     unit: str,
     steps: Sequence[tuple[str, float | None]],
-    no_value: str,
+    no_value: str | None,
     decimals: int = 2,
+    width: int = 6,
+    description: str | None = None,
+    sparkline: bool = True,
 ) -> stat.Panel:
-    """A 6x4 stat: the last value of one instant query, coloured by ``steps``."""
-    panel_id, pos = grid.place(6, 4)
-    return (
-        stat.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .datasource(source.ref)
+    """A stat ``width`` columns wide, 4 high: the last value of one instant query, coloured by
+    ``steps``, with the series drawn behind it when ``sparkline``."""
+    panel_id, pos = grid.place(width, 4)
+    panel = stat.Panel().id(panel_id).grid_pos(pos).title(title)
+    if description is not None:
+        panel = panel.description(description)
+    panel = (
+        panel.datasource(source.ref)
         .targets(targets([Query(expr, legend=title, instant=True)], source))
         .unit(unit)
         .decimals(decimals)
-        .no_value(no_value)
-        .thresholds(thresholds(*steps))
+    )
+    if no_value is not None:
+        panel = panel.no_value(no_value)
+    graph = common.BigValueGraphMode.AREA if sparkline else common.BigValueGraphMode.NONE
+    return (
+        panel.thresholds(thresholds(*steps))
         .color_mode(common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.AREA)
+        .graph_mode(graph)
         .reduce_options(last_value())
     )
 

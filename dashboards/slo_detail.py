@@ -32,9 +32,9 @@ from dashboards.panels import (
     Query,
     dashed,
     datasource_variable,
-    last_value,
     legend,
     query_variable,
+    stat_panel,
     targets,
     thresholds,
 )
@@ -77,22 +77,8 @@ def _stat(
     steps: Sequence[tuple[str, float | None]] = ((BLUE, None),),
     no_value: str = NO_TRAFFIC,
 ) -> stat.Panel:
-    panel_id, pos = grid.place(3, 4)
-    return (
-        stat.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .description(description)
-        .datasource(source.ref)
-        .targets(targets([Query(expr, legend=title, instant=True)], source))
-        .unit(unit)
-        .decimals(decimals)
-        .no_value(no_value)
-        .thresholds(thresholds(*steps))
-        .color_mode(common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.NONE)
-        .reduce_options(last_value())
+    return stat_panel(
+        grid, source, title, expr, unit, steps, no_value, decimals, 3, description, False
     )
 
 

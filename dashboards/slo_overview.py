@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, stat, table
-from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from alerting import names
@@ -17,9 +16,8 @@ from dashboards.panels import (
     Grid,
     Query,
     datasource_variable,
-    last_value,
+    stat_panel,
     targets,
-    thresholds,
 )
 
 UID = "sre-slo-overview"
@@ -48,23 +46,8 @@ def detail_link() -> str:
 def _count(
     grid: Grid, title: str, expr: str, description: str, warn: float | None, source: DataSource
 ) -> stat.Panel:
-    panel_id, pos = grid.place(6, 4)
     steps = [(GREEN, None)] if warn is None else [(GREEN, None), (RED, warn)]
-    return (
-        stat.Panel()
-        .id(panel_id)
-        .grid_pos(pos)
-        .title(title)
-        .description(description)
-        .datasource(source.ref)
-        .targets(targets([Query(expr, legend=title, instant=True)], source))
-        .unit("none")
-        .decimals(0)
-        .thresholds(thresholds(*steps))
-        .color_mode(common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.NONE)
-        .reduce_options(last_value())
-    )
+    return stat_panel(grid, source, title, expr, "none", steps, None, 0, 6, description, False)
 
 
 def _override(name: str, *props: tuple[str, object]) -> tuple[str, list[model.DynamicConfigValue]]:
