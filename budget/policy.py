@@ -17,7 +17,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sre_platform.durations import DurationText, parse_duration
-from sre_platform.errors import InputFileError, PolicyFileError, Problem, field_path
+from sre_platform.errors import (
+    InputFileError,
+    PolicyFileError,
+    Problem,
+    validation_problems,
+)
 from sre_platform.text import printable
 from sre_platform.yamlfile import read_mapping
 
@@ -331,16 +336,7 @@ def parse_policy(data: object, source: str) -> Policy:
     try:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
-        raise PolicyFileError(
-            [
-                Problem(
-                    printable(_message(error)),
-                    file=source,
-                    field=printable(field_path(error["loc"])) or None,
-                )
-                for error in exc.errors()
-            ]
-        ) from None
+        raise PolicyFileError(validation_problems(exc, source, _message)) from None
     return build_policy(spec, source)
 
 

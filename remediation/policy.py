@@ -24,7 +24,13 @@ from remediation.model import (
     ServiceBounds,
 )
 from sre_platform.durations import DurationText, parse_duration
-from sre_platform.errors import InputFileError, Problem, ProblemsError, field_path
+from sre_platform.errors import (
+    InputFileError,
+    Problem,
+    ProblemsError,
+    field_path,
+    validation_problems,
+)
 from sre_platform.text import printable
 from sre_platform.yamlfile import read_mapping
 
@@ -264,14 +270,7 @@ def parse_policy(data: object, source: str) -> Policy:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
         raise RemediationPolicyError(
-            [
-                Problem(
-                    printable(_message(error)),
-                    file=source,
-                    field=printable(_location(error["loc"])) or None,
-                )
-                for error in exc.errors()
-            ]
+            validation_problems(exc, source, _message, _location)
         ) from None
     problems = _rule_problems(spec, source)
     if problems:

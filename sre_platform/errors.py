@@ -6,8 +6,14 @@ carries where it happened (file, SLO, field path) so a user can fix it without a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sre_platform.text import printable
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,24 @@ def field_path(loc: Iterable[int | str]) -> str:
         else:
             path += f".{part}" if path else str(part)
     return path
+
+
+def validation_problems(
+    exc: ValidationError,
+    source: str,
+    message: Callable[[Any], str],
+    location: Callable[[tuple[Any, ...]], str] = field_path,
+) -> list[Problem]:
+    """One Problem per error of a pydantic validation of file ``source``: ``message(error)``
+    at the field ``location(error["loc"])``, both shown printable."""
+    return [
+        Problem(
+            printable(message(error)),
+            file=source,
+            field=printable(location(error["loc"])) or None,
+        )
+        for error in exc.errors()
+    ]
 
 
 class SreError(Exception):
