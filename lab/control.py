@@ -25,8 +25,7 @@ import httpx
 
 from lab import configs, procs, settings
 from lab.notifications import NOTIFICATIONS_FILE, Recorded, read_notifications
-from lab.remediator import AUDIT_FILE
-from lab.settings import LabConfig
+from lab.settings import AUDIT_FILE, LabConfig
 from lab.slo_status import OtherAlert, SloRow, other_alerts, slo_rows
 from remediation.policy import load_policy
 from remediation.store import FileAuditLog

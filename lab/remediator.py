@@ -46,6 +46,7 @@ from lab.autoscaler import (
     now_utc,
     observe,
 )
+from lab.settings import AUDIT_FILE
 from remediation.alerts import AlertPayloadError, parse_webhook
 from remediation.engine import ActionResult, Capacity, remediate
 from remediation.model import (
@@ -59,7 +60,6 @@ from remediation.model import (
 from remediation.policy import load_policy
 from remediation.store import FileAuditLog, FileStateStore
 
-AUDIT_FILE = "remediations.jsonl"
 STATE_FILE = "remediation-state.json"
 SERVICE = "exchange"
 SAMPLE_INTERVAL = 1.0

@@ -21,6 +21,7 @@ from sre_platform.yamlfile import YamlLimits, read_text
 DEFAULT_RUN_DIR = ".lab"
 RUN_DIR_ENV = "SRE_LAB_DIR"
 STATE_FILE = "lab.json"
+AUDIT_FILE = "remediations.jsonl"  # the remediator's audit records, one JSON line each
 STATE_FILE_LIMITS = YamlLimits(max_bytes=1024 * 1024)  # lab.json is a few kilobytes
 
 
